@@ -1,0 +1,1 @@
+"""The counsellor side and the webhooks: a small FastAPI app."""

@@ -1,0 +1,1 @@
+"""Batissons: the conversational assistant of the Bâtissons nos emplois insertion service."""

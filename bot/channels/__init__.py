@@ -1,0 +1,1 @@
+"""Channels translate between the world and the engine: inbound parsing, outbound rendering, webhooks."""

@@ -1,0 +1,1 @@
+"""Babel catalogs: messages.pot and <lang>/LC_MESSAGES/messages.po."""
