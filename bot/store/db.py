@@ -31,8 +31,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # One writer at a time, taken at the start: no lost updates, no upgrade deadlocks.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock at the start (no lost updates, no upgrade deadlocks); readers don't.
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -46,8 +47,8 @@ def engine_for(url: str) -> Engine:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """A session whose work is committed together at the end, or rolled back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+    """A writing session whose work is committed together at the end, or rolled back on error."""
+    with Session(engine.execution_options(sqlite_immediate=True), expire_on_commit=False) as session:
         with session.begin():
             yield session
 
