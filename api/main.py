@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import health
+from api import web
+from api.routes import auth, conversations, health, residents, slots
+from api.routes import web as web_pages
 from bot.assistant import conversation_engine
+from bot.channels import telegram, twilio_sms
 from bot.orchestrator import Clock, Orchestrator, system_now
 from bot.outbox import Dispatcher, Sender
 from bot.runner import Runner
@@ -26,15 +29,27 @@ def create_app(
     settings = settings or get_settings()
     db = engine_for(settings.database_url)
     orchestrator = Orchestrator(db, conversation_engine(), clock)
-    dispatcher = Dispatcher(db, senders or {}, clock)
+    tg = telegram.build_telegram(settings)
+    if senders is None:
+        senders = {}
+        if tg is not None:
+            senders["telegram"] = tg.sender
+        sms = twilio_sms.build_twilio_sender(settings)
+        if sms is not None:
+            senders["sms"] = sms
+    dispatcher = Dispatcher(db, senders, clock, on_unreachable=orchestrator.unreachable)
     runner = Runner(orchestrator, dispatcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if tg is not None:
+            await tg.start()
         if run_loop:
             runner.start()
         yield
         await runner.stop()
+        if tg is not None:
+            await tg.stop()
 
     app = FastAPI(title="Batissons", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
@@ -42,5 +57,15 @@ def create_app(
     app.state.orchestrator = orchestrator
     app.state.dispatcher = dispatcher
     app.state.runner = runner
+    app.state.telegram = tg
+    app.state.clock = clock
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(slots.router)
+    app.include_router(residents.router)
+    app.include_router(telegram.router)
+    app.include_router(twilio_sms.router)
+    app.include_router(conversations.router)
+    web.install(app, settings)
+    app.include_router(web_pages.router)
     return app

@@ -33,13 +33,49 @@ def extract_flows(
         yield lineno, "", text, [where]
 
 
+def data_messages(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line, text, where) for each text residents see in the trade catalogue (flows/data/trades.yaml)."""
+    from flows.trades import load_yaml, parse
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for where, text in parse(load_yaml(path)).texts():
+        first = text.splitlines()[0][:40]
+        lineno = next((i + 1 for i, line in enumerate(lines) if first in line), 0)
+        yield lineno, text, where
+
+
 def build_template() -> Catalog:
-    """messages.pot, made from every flow file."""
+    """messages.pot, made from every flow file, the trade catalogue and the pathway data."""
     template = Catalog(project="batissons", fuzzy=False)
     for path in sorted(FLOWS_DIR.glob("*.yaml")):
         for lineno, text, where in flow_messages(path):
             template.add(text, locations=[(f"flows/{path.name}", lineno)], auto_comments=[where])
+    data = FLOWS_DIR / "data" / "trades.yaml"
+    for lineno, text, where in data_messages(data):
+        previous = template.get(text)
+        comments = [*previous.auto_comments, where] if previous else [where]
+        locations = (
+            [*previous.locations, ("flows/data/trades.yaml", lineno)]
+            if previous
+            else [("flows/data/trades.yaml", lineno)]
+        )
+        template.add(text, locations=locations, auto_comments=comments)
+    pathway = FLOWS_DIR / "data" / "pathway.yaml"
+    for lineno, text, where in pathway_messages(pathway):
+        if template.get(text) is None:
+            template.add(text, locations=[("flows/data/pathway.yaml", lineno)], auto_comments=[where])
     return template
+
+
+def pathway_messages(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line, text, where) for each text residents see in the pathway data (flows/data/pathway.yaml)."""
+    from bot.pathway import load_yaml, parse
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for where, text in parse(load_yaml(path)).texts():
+        first = text.splitlines()[0][:40]
+        lineno = next((i + 1 for i, line in enumerate(lines) if first in line), 0)
+        yield lineno, text, where
 
 
 def update_catalogs() -> dict[str, int]:

@@ -4,46 +4,78 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import Engine as DB
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from bot import booking_store, effects, pathway_store
+from bot.appointments import SeatTaken, timer_verdict
 from bot.channels.base import InboundMessage
+from bot.effects import FACTS, EffectContext
+from bot.engine import understand
 from bot.engine.engine import Engine
 from bot.engine.types import (
     ChannelOptOut,
+    CounsellorJoined,
+    CounsellorReply,
     EraseResident,
     Event,
+    HandBack,
     Message,
     OptIn,
     OptOut,
+    Outcome,
     RecordConsent,
+    Refused,
     Reply,
     RequestHandoff,
     SaveProfile,
     State,
+    TimerFired,
     Unsupported,
 )
+from bot.flood import NOTICE, FloodGuard
 from bot.store.db import is_postgres, transaction
 from bot.store.models import (
+    Booking,
     ChannelIdentity,
     Consent,
     Conversation,
     Counter,
     Inbound,
     MessageLog,
+    Note,
     Outbox,
     Resident,
+    Slot,
+    Timer,
 )
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 PROFILE_FIELDS = {"first_name", "postcode", "france_travail", "rsa", "age_band", "heard_from"}
 MAX_STORED_BODY = 2000
+
+
+HANDOFF_PRIORITY = {"resident_asked": 1, "misunderstood": 1, "late_cancellation": 2, "checkin_alert": 2}
+WITH_COUNSELLOR = ("waiting", "assigned")
+
+
+class HandoffError(Exception):
+    """A counsellor's action cannot be done; the message says why, in words for the counsellor."""
+
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.code = code  # not_found, conflict, opted_out
 
 
 def pseudonym(address: str) -> str:
@@ -59,10 +91,13 @@ def system_now() -> datetime:
 class Orchestrator:
     """Receives events from channels, timers and counsellors, and runs them through the engine."""
 
-    def __init__(self, db: DB, engine: Engine, clock: Clock = system_now) -> None:
+    def __init__(
+        self, db: DB, engine: Engine, clock: Clock = system_now, flood: FloodGuard | None = None
+    ) -> None:
         self.db = db
         self.engine = engine
         self.clock = clock
+        self.flood = flood or FloodGuard()
 
     # Receiving ---------------------------------------------------------------------------
 
@@ -73,7 +108,7 @@ class Orchestrator:
             external_id=message.external_id[:64],
             address=message.address[:64],
             kind=message.kind,
-            body=message.text[: MAX_STORED_BODY * 3],
+            body=message.text.replace("\x00", "")[: MAX_STORED_BODY * 3],  # PostgreSQL text refuses NUL
             choice=message.choice[:80] if message.choice else None,
             lang=message.lang,
             received_at=self.clock(),
@@ -92,6 +127,16 @@ class Orchestrator:
         inbound_id = self.receive(message)
         self.process_pending()
         return inbound_id
+
+    def unreachable(self, channel: str, address: str) -> None:
+        """The channel refused delivery for good (a Telegram block): queue the resident's opt-out.
+
+        The work loop processes it before its next round of sends (Runner.tick), so the
+        resident's other queued messages are suppressed, never attempted.
+        """
+        self.receive(
+            InboundMessage(channel, address, f"unreachable-{uuid.uuid4().hex}", "unreachable", kind="opt_out")
+        )
 
     # Processing --------------------------------------------------------------------------
 
@@ -116,7 +161,16 @@ class Orchestrator:
             return self._fail_oldest()
 
     def _claim(self, session: Session) -> Inbound | None:
-        query = select(Inbound).where(Inbound.status == "pending").order_by(Inbound.id).limit(1)
+        """The oldest pending event whose sender has no older one pending (in work elsewhere)."""
+        earlier = aliased(Inbound)
+        older = select(earlier.id).where(
+            earlier.channel == Inbound.channel,
+            earlier.address == Inbound.address,
+            earlier.status == "pending",
+            earlier.id < Inbound.id,
+        )
+        query = select(Inbound).where(Inbound.status == "pending", ~older.exists()).order_by(Inbound.id)
+        query = query.limit(1)
         if is_postgres(self.db):
             query = query.with_for_update(skip_locked=True)
         return session.scalars(query).first()
@@ -183,20 +237,104 @@ class Orchestrator:
             return
         resident, conversation = self._find_or_create(session, channel, address, row.lang)
         state = State.model_validate(conversation.state)
-        outcome = self.engine.handle(state, _event(row), now)
+        row.resident_id = resident.id
+        held = self.flood.verdict(session, row)
+        if held and not self._is_stop(row):
+            self._hold(session, row, resident, state, held)
+            return
+        body = row.body if row.kind == "message" else None
+        erased = self._turn(session, resident, conversation, channel, address, _event(row), now, body)
+        if erased:
+            row.resident_id = None
+        elif row.kind != "opt_out":
+            resident.last_contact_at = now
+        row.status, row.body, row.choice, row.address = "done", None, None, ""
+
+    def _facts(self, ctx: EffectContext) -> Any:
+        """What the features' facts factories looked up for this turn (one object, or one per feature)."""
+        found = [factory(ctx) for factory in FACTS]
+        if len(found) <= 1:
+            return found[0] if found else None
+        return SimpleNamespace(
+            **{type(f).__name__[0].lower() + _snake(type(f).__name__[1:]): f for f in found}
+        )
+
+    def _turn(
+        self,
+        session: Session,
+        resident: Resident,
+        conversation: Conversation,
+        channel: str,
+        address: str,
+        event: Event,
+        now: datetime,
+        inbound_body: str | None = None,
+        counsellor_id: int | None = None,
+    ) -> bool:
+        """Run the engine on one event and carry out its intents; True when the resident was erased.
+
+        A seat taken by someone else between the facts and the insert (SeatTaken) undoes the
+        turn's writes and replays it on fresh facts, so the resident hears the truth.
+        """
+        state = State.model_validate(conversation.state)
+        effect_ctx = EffectContext(session, resident, conversation, now, channel)
+        for attempt in range(3):
+            outcome = self.engine.handle(state, event, now, self._facts(effect_ctx))
+            try:
+                with session.begin_nested():
+                    erased = self._apply(
+                        session,
+                        resident,
+                        conversation,
+                        channel,
+                        address,
+                        outcome,
+                        now,
+                        inbound_body,
+                        counsellor_id,
+                    )
+                break
+            except SeatTaken:
+                if attempt == 2:
+                    raise
+                log.info("resident %s: the seat went to someone else; replaying on fresh facts", resident.id)
+        if not erased:
+            resident.language = outcome.state.lang
+            conversation.state = outcome.state.model_dump(mode="json")
+            conversation.updated_at = now
+        return erased
+
+    def _apply(
+        self,
+        session: Session,
+        resident: Resident,
+        conversation: Conversation,
+        channel: str,
+        address: str,
+        outcome: Outcome,
+        now: datetime,
+        inbound_body: str | None,
+        counsellor_id: int | None = None,
+    ) -> bool:
         new = outcome.state
-        if row.kind == "message" and new.consented and row.body:
+        effect_ctx = EffectContext(session, resident, conversation, now, channel)
+        if inbound_body and new.consented:
             session.add(
                 MessageLog(
                     resident_id=resident.id,
                     direction="in",
                     channel=channel,
-                    body=row.body[:MAX_STORED_BODY],
+                    body=inbound_body[:MAX_STORED_BODY],
                     created_at=now,
                 )
             )
-        erased = False
+        # Erasure goes first, so the confirmation written below is not erased with the rest.
+        erased = any(isinstance(i, EraseResident) for i in outcome.intents)
+        if erased:
+            self._erase(session, resident)
         for intent in outcome.intents:
+            if erased and not isinstance(intent, Reply):
+                continue
             if isinstance(intent, SaveProfile) and intent.name in PROFILE_FIELDS:
                 setattr(resident, intent.name, str(intent.value))
             elif isinstance(intent, RecordConsent):
@@ -208,29 +346,199 @@ class Orchestrator:
             elif isinstance(intent, OptIn):
                 resident.opted_out = False
             elif isinstance(intent, RequestHandoff):
-                conversation.status = "waiting"
-            elif isinstance(intent, EraseResident):
-                self._erase(session, resident)
-                erased = True
+                self._ask_counsellor(conversation, intent.reason, now)
+            elif isinstance(intent, Refused):
+                raise HandoffError(
+                    "This resident has opted out (STOP): nothing can be sent to them.", intent.reason
+                )
+            elif not isinstance(intent, Reply) and not effects.apply(effect_ctx, intent):
+                raise TypeError(f"no applier registered for {type(intent).__name__}")
             elif isinstance(intent, Reply):
-                session.add(self._outbox(None if erased else resident, channel, address, new, intent))
-                if new.consented and not erased:
+                row = self._outbox(None if erased else resident, channel, address, new, intent)
+                session.add(row)
+                by_counsellor = intent.kind == "counsellor"
+                if (new.consented or by_counsellor) and not erased:
+                    session.flush()
                     session.add(
                         MessageLog(
                             resident_id=resident.id,
                             direction="out",
                             channel=channel,
                             body=intent.text,
-                            author="bot",
+                            author="counsellor" if by_counsellor else "bot",
+                            counsellor_id=counsellor_id if by_counsellor else None,
+                            outbox_id=row.id,
                             created_at=now,
                         )
                     )
-        if not erased:
-            resident.language = new.lang
-            resident.last_contact_at = now if row.kind != "opt_out" else resident.last_contact_at
-            conversation.state = new.model_dump(mode="json")
-            conversation.updated_at = now
-        row.status, row.body, row.choice, row.address = "done", None, None, ""
+        session.flush()
+        return erased
+
+    # Counsellors (the inbox) ----------------------------------------------------------------
+
+    def _ask_counsellor(self, conversation: Conversation, reason: str, now: datetime) -> None:
+        """Put a conversation in the inbox's waiting list (once: a second request changes nothing)."""
+        priority = HANDOFF_PRIORITY.get(reason, 1)
+        if conversation.status in WITH_COUNSELLOR:
+            conversation.priority = max(conversation.priority, priority)
+            return
+        conversation.status = "waiting"
+        conversation.waiting_since = now
+        conversation.first_response_at = None
+        conversation.assigned_counsellor_id = None
+        conversation.priority = priority
+        conversation.handoff_reason = reason[:40]
+
+    def counsellor_action(
+        self, conversation_id: int, counsellor_id: int, action: str, text: str | None = None
+    ) -> Conversation:
+        """Claim, reply, hand back or resolve: one transaction, through the engine like any event.
+
+        A reply to an unclaimed conversation claims it; one claimed by a colleague is refused.
+        """
+        now = self.clock()
+        with transaction(self.db) as session:
+            query = select(Conversation).where(Conversation.id == conversation_id)
+            if is_postgres(self.db):
+                query = query.with_for_update()
+            conversation = session.scalars(query).first()
+            if conversation is None:
+                raise HandoffError("No such conversation.", "not_found")
+            resident = session.get(Resident, conversation.resident_id)
+            identity = session.scalars(
+                select(ChannelIdentity)
+                .where(ChannelIdentity.resident_id == conversation.resident_id)
+                .order_by(ChannelIdentity.id.desc())
+            ).first()
+            if resident is None or identity is None:
+                raise HandoffError("This resident can no longer be reached.", "not_found")
+            owner = conversation.assigned_counsellor_id
+            taken = conversation.status == "assigned" and owner not in (None, counsellor_id)
+            if action in ("claim", "reply") and taken:
+                raise HandoffError("Another counsellor has this conversation.")
+            event: Event
+            if action == "claim":
+                event = CounsellorJoined()
+            elif action == "reply":
+                event = CounsellorReply(text or "")
+            elif action in ("handback", "resolve"):
+                if conversation.status not in WITH_COUNSELLOR:
+                    raise HandoffError("This conversation is not with a counsellor.")
+                event = HandBack(announce=action == "handback")
+            else:
+                raise ValueError(action)
+            channel, address = identity.channel, identity.address
+            self._turn(session, resident, conversation, channel, address, event, now, None, counsellor_id)
+            if action in ("claim", "reply"):
+                if conversation.status not in WITH_COUNSELLOR:
+                    conversation.waiting_since = now
+                    conversation.first_response_at = None
+                    conversation.handoff_reason = "counsellor"
+                conversation.status = "assigned"
+                conversation.assigned_counsellor_id = counsellor_id
+                if action == "reply" and conversation.first_response_at is None:
+                    conversation.first_response_at = now
+            else:
+                conversation.status = "bot" if action == "handback" else "resolved"
+                conversation.assigned_counsellor_id = None
+            session.flush()
+            session.expunge(conversation)
+            return conversation
+
+    # Timers ------------------------------------------------------------------------------
+
+    def fire_due_timers(self, limit: int = 1000) -> int:
+        """Fire every due timer, one transaction each; returns how many were handled."""
+        done = 0
+        while done < limit and self.fire_next_timer():
+            done += 1
+        return done
+
+    def fire_next_timer(self) -> bool:
+        """Handle the most overdue timer: fire it, drop it, or move it past quiet hours. False when none."""
+        now = self.clock()
+        try:
+            with transaction(self.db) as session:
+                timer = self._claim_timer(session, now)
+                if timer is None:
+                    return False
+                self._fire(session, timer, now)
+                return True
+        except Exception:
+            log.exception("firing a timer failed; it is marked failed, not retried in a loop")
+            with transaction(self.db) as session:
+                timer = self._claim_timer(session, now)
+                if timer is None:
+                    return False
+                timer.fired_at, timer.outcome = now, "failed"
+                return True
+
+    def _claim_timer(self, session: Session, now: datetime) -> Timer | None:
+        query = (
+            select(Timer)
+            .where(Timer.fired_at.is_(None), Timer.due_at <= now)
+            .order_by(Timer.due_at, Timer.id)
+            .limit(1)
+        )
+        if is_postgres(self.db):
+            query = query.with_for_update(skip_locked=True)
+        return session.scalars(query).first()
+
+    def _fire(self, session: Session, timer: Timer, now: datetime) -> None:
+        """One due timer, marked fired in the same transaction as the messages it causes."""
+        silent = effects.TIMER_HANDLERS.get(timer.kind)
+        if silent is not None:  # data only, no message (a check-in counted as missed...)
+            later = silent(session, timer, now)
+            if later is not None:
+                timer.due_at = later
+            else:
+                timer.fired_at, timer.outcome = now, "done"
+            return
+        resident = session.get(Resident, timer.resident_id)
+        if resident is None or resident.opted_out:
+            timer.fired_at, timer.outcome = now, "opted_out"
+            return
+        starts_at, still_booked = None, True
+        booking_id = timer.payload.get("booking_id")
+        if timer.kind.startswith("reminder") and booking_id is not None:
+            booking = session.get(Booking, booking_id)
+            slot = session.get(Slot, booking.slot_id) if booking else None
+            still_booked = bool(booking and slot and booking.status == "booked" and slot.status == "open")
+            starts_at = slot.starts_at if slot else None
+        elif timer.payload.get("starts_at"):
+            starts_at = datetime.fromisoformat(str(timer.payload["starts_at"]))
+        verdict, until = timer_verdict(timer.kind, now, starts_at, still_booked)
+        if verdict == "wait" and until is not None:
+            timer.due_at = until
+            return
+        identity = session.scalars(
+            select(ChannelIdentity)
+            .where(ChannelIdentity.resident_id == resident.id)
+            .order_by(ChannelIdentity.id.desc())
+        ).first()
+        if verdict == "drop" or identity is None:
+            timer.fired_at, timer.outcome = now, "dropped"
+            return
+        found = self._find(session, identity.channel, identity.address)
+        assert found is not None
+        timer.fired_at, timer.outcome = now, "fired"
+        session.flush()
+        event = TimerFired(timer.kind, dict(timer.payload))
+        self._turn(session, resident, found[1], identity.channel, identity.address, event, now)
+
+    def _is_stop(self, row: Inbound) -> bool:
+        """STOP is honoured even from a throttled sender."""
+        if row.kind != "message" or row.choice:
+            return False
+        return understand.match_keyword(row.body or "", self.engine.flows.keywords) == "stop"
+
+    def _hold(self, session: Session, row: Inbound, resident: Resident, state: State, held: str) -> None:
+        """Keep a flooding sender's message without answering it; the first one held gets a notice."""
+        if held == NOTICE and not state.opted_out:
+            text = self.engine.translate(self.engine.flows.text("flood_notice"), state.lang)
+            session.add(self._outbox(resident, row.channel, row.address, state, Reply(text, kind=NOTICE)))
+            log.warning("resident %s writes too fast: notice sent, replies paused", resident.id)
+        row.status, row.body, row.choice, row.address = held, None, None, ""
 
     def _outbox(
         self, resident: Resident | None, channel: str, address: str, state: State, reply: Reply
@@ -253,6 +561,7 @@ class Orchestrator:
         """Delete everything personal about a resident; only anonymous counts remain."""
         rid = resident.id
         session.execute(delete(MessageLog).where(MessageLog.resident_id == rid))
+        session.execute(delete(Note).where(Note.resident_id == rid))
         session.execute(delete(Consent).where(Consent.resident_id == rid))
         session.execute(delete(Outbox).where(Outbox.resident_id == rid))
         session.execute(delete(Conversation).where(Conversation.resident_id == rid))
@@ -262,6 +571,14 @@ class Orchestrator:
         counter.value += 1
         session.add(counter)
         log.info("resident %s erased on request", rid)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+assert booking_store  # imported for its appliers and facts
+assert pathway_store  # imported for its appliers and silent timers
 
 
 def _event(row: Inbound) -> Event:

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine as DB
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
+from sqlmodel import Session
 
 from bot.channels.base import OutboundMessage
 from bot.orchestrator import Clock, pseudonym, system_now
@@ -20,6 +21,7 @@ from bot.store.models import Outbox, Resident
 log = logging.getLogger(__name__)
 FINAL = ("sent", "delivered", "failed", "suppressed", "undelivered", "read")
 LEASE = timedelta(seconds=60)
+MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class OutboxItem:
     kind: str
     attempts: int
     message: OutboundMessage
+    parts_sent: int = 0  # parts of a split message already accepted: send only the rest
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class SendResult:
     retry_after: float | None = None
     unreachable: bool = False
     error: str | None = None
+    parts_sent: int | None = None  # how many parts are now accepted, when the channel splits
 
 
 class Sender(Protocol):
@@ -66,6 +70,7 @@ class Dispatcher:
         base_delay: float = 2.0,
         max_delay: float = 300.0,
         on_unreachable: Callable[[str, str], None] | None = None,
+        concurrency: int = 8,
     ) -> None:
         self.db = db
         self.senders = senders
@@ -74,51 +79,68 @@ class Dispatcher:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.on_unreachable = on_unreachable
+        self.concurrency = concurrency
+
+    def recover(self) -> int:
+        """At start-up, rows of our channels left 'sending' by a killed process are due again.
+
+        Only on SQLite, where one process sends each channel. On PostgreSQL other workers may be
+        sending those rows right now: there, a dead process's rows come back when their lease ends.
+        """
+        from sqlalchemy import update
+
+        if is_postgres(self.db):
+            return 0
+        with transaction(self.db) as session:
+            result = session.execute(
+                update(Outbox)
+                .where(Outbox.status == "sending", Outbox.channel.in_(list(self.senders)))
+                .values(status="pending", next_attempt_at=self.clock())
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def claim(self, limit: int = 50) -> list[OutboxItem]:
-        """Take the due rows, at most one per resident and never ahead of an earlier unsent row."""
+        """Take due rows: only each resident's oldest unsent row, so replies go out in order."""
         now = self.clock()
         items: list[OutboxItem] = []
         with transaction(self.db) as session:
-            query = (
-                select(Outbox)
-                .where(Outbox.status.in_(("pending", "sending")), Outbox.channel.in_(list(self.senders)))
-                .order_by(Outbox.id)
-                .limit(limit * 4)
-            )
-            if is_postgres(self.db):
-                query = query.with_for_update(skip_locked=True)
-            blocked: set[tuple[str, str | None]] = set()
-            for row in session.scalars(query):
-                key = (row.channel, row.address)
-                if key in blocked or len(items) >= limit:
-                    continue
-                blocked.add(key)
-                if row.next_attempt_at > now:
-                    continue
-                if self._suppressed(session, row):
-                    row.status = "suppressed"
-                    blocked.discard(key)
-                    continue
-                row.status = "sending"
-                row.next_attempt_at = now + LEASE
-                items.append(
-                    OutboxItem(
-                        row.id or 0,
-                        row.channel,
-                        row.address or "",
-                        row.kind,
-                        row.attempts,
-                        OutboundMessage(row.body, list(row.choices), row.question, row.lang),
-                    )
-                )
+            while len(items) < limit:
+                uncovered = False  # a suppressed row lets the same resident's next row through
+                for row in session.scalars(self._due_heads(now, limit - len(items))):
+                    if self._suppressed(session, row):
+                        row.status, uncovered = "suppressed", True
+                        continue
+                    row.status = "sending"
+                    row.next_attempt_at = now + LEASE  # a crash mid-send frees the row after the lease
+                    items.append(_item(row))
+                if not uncovered:
+                    break
+                session.flush()
         return items
 
-    def _suppressed(self, session: object, row: Outbox) -> bool:
+    def _due_heads(self, now: datetime, limit: int) -> Select[tuple[Outbox]]:
+        """Each (channel, address)'s oldest pending or sending row, when it is due."""
+        waiting = Outbox.status.in_(("pending", "sending"))
+        heads = (
+            select(func.min(Outbox.id))
+            .where(waiting, Outbox.channel.in_(list(self.senders)))
+            .group_by(Outbox.channel, Outbox.address)
+        )
+        query = (
+            select(Outbox)
+            .where(Outbox.id.in_(heads), waiting, Outbox.next_attempt_at <= now)
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        if is_postgres(self.db):
+            query = query.with_for_update(skip_locked=True)
+        return query
+
+    def _suppressed(self, session: Session, row: Outbox) -> bool:
         """Nothing goes to an opted-out resident, except the confirmation of the opt-out itself."""
         if row.kind in ("opt_out_confirm", "erase_confirm") or row.resident_id is None:
             return False
-        resident = session.get(Resident, row.resident_id)  # type: ignore[attr-defined]
+        resident = session.get(Resident, row.resident_id)
         return resident is None or resident.opted_out
 
     def record(self, item: OutboxItem, result: SendResult) -> None:
@@ -129,13 +151,11 @@ class Dispatcher:
             if row is None:
                 return
             row.attempts += 1
+            if result.parts_sent is not None:
+                row.parts_sent = result.parts_sent
             if result.ok:
-                row.status, row.provider_id, row.sent_at, row.last_error = (
-                    "sent",
-                    result.provider_id,
-                    now,
-                    None,
-                )
+                row.status, row.provider_id, row.sent_at = "sent", result.provider_id, now
+                row.last_error = result.error[:200] if result.error else None  # e.g. "unconfirmed"
                 if row.kind == "erase_confirm":
                     row.address, row.body = None, "[erased]"
                 return
@@ -144,7 +164,7 @@ class Dispatcher:
                 row.status = "failed"
                 log.info("outbox %s: %s unreachable", row.id, pseudonym(item.address))
             elif result.retry and row.attempts < self.max_attempts:
-                delay = result.retry_after or min(self.max_delay, self.base_delay * 2 ** (row.attempts - 1))
+                delay = self.backoff(row.attempts, result.retry_after)
                 row.status, row.next_attempt_at = "pending", now + timedelta(seconds=delay)
             else:
                 row.status = "failed"
@@ -152,16 +172,27 @@ class Dispatcher:
         if result.unreachable and self.on_unreachable:
             self.on_unreachable(item.channel, item.address)
 
+    def backoff(self, attempts: int, retry_after: float | None = None) -> float:
+        """Seconds before the next try: the provider's retry_after, else doubling, both bounded."""
+        if retry_after:
+            return min(MAX_RETRY_AFTER, max(0.0, retry_after))
+        return min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
+
     async def dispatch_due(self, limit: int = 50) -> int:
-        """Send what is due now; returns how many sends were attempted."""
+        """Send what is due now, several residents at a time; returns how many sends were attempted."""
         items = await asyncio.to_thread(self.claim, limit)
-        for item in items:
-            try:
-                result = await self.senders[item.channel].send(item)
-            except Exception as exc:  # a sender bug must not lose the row
-                log.exception("sender for %s raised", item.channel)
-                result = SendResult(ok=False, retry=True, error=repr(exc))
-            await asyncio.to_thread(self.record, item, result)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: OutboxItem) -> None:
+            async with gate:
+                try:
+                    result = await self.senders[item.channel].send(item)
+                except Exception as exc:  # a sender bug must not lose the row
+                    log.exception("sender for %s raised", item.channel)
+                    result = SendResult(ok=False, retry=True, error=repr(exc))
+                await asyncio.to_thread(self.record, item, result)
+
+        await asyncio.gather(*(one(item) for item in items))
         return len(items)
 
     def pending_count(self, before: datetime | None = None) -> int:
@@ -173,3 +204,11 @@ class Dispatcher:
             if before is not None:
                 query = query.where(Outbox.next_attempt_at <= before)
             return int(session.scalar(query) or 0)
+
+
+def _item(row: Outbox) -> OutboxItem:
+    """A claimed row as the senders see it."""
+    message = OutboundMessage(row.body, list(row.choices), row.question, row.lang)
+    return OutboxItem(
+        row.id or 0, row.channel, row.address or "", row.kind, row.attempts, message, row.parts_sent
+    )

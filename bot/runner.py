@@ -1,4 +1,4 @@
-"""The clock of the service: one APScheduler job that processes inbound events and sends the outbox."""
+"""The clock of the service: one APScheduler job that fires due timers, processes events, sends the outbox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from bot.outbox import Dispatcher
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
+BATCH = 50  # inbound events processed between two rounds of sending
 
 
 class Runner:
@@ -33,6 +34,11 @@ class Runner:
     def start(self) -> None:
         """Start inside the running event loop (FastAPI's lifespan)."""
         self._kicked = asyncio.Event()
+        recovered = self.dispatcher.recover()
+        if recovered:
+            log.warning(
+                "%s messages were being sent when the last process stopped; sending them again", recovered
+            )
         self.scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         self.scheduler.add_job(self.tick, "interval", seconds=TICK_SECONDS, id="tick", replace_existing=True)
         self.scheduler.start()
@@ -61,8 +67,14 @@ class Runner:
         """Process pending events, then send what is due; never raises."""
         async with self._lock:
             try:
-                await asyncio.to_thread(self.orchestrator.process_pending)
-                while await self.dispatcher.dispatch_due():
-                    pass
+                # Due timers (reminders...) go through the same path as messages, once each.
+                await asyncio.to_thread(self.orchestrator.fire_due_timers)
+                # Events first, between every round too: an opt-out a send just revealed is
+                # recorded before the next round, so that resident's later rows are suppressed.
+                # In batches, so that a burst of webhooks does not hold back every reply.
+                while True:
+                    processed = await asyncio.to_thread(self.orchestrator.process_pending, BATCH)
+                    if not await self.dispatcher.dispatch_due() and not processed:
+                        break
             except Exception:
                 log.exception("work loop failed; it runs again at the next tick")

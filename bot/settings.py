@@ -23,12 +23,18 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_timeout_seconds: float = 10.0  # each Bot API call (getUpdates adds its long poll)
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_timeout_seconds: float = 10.0  # each REST call; a timed-out send is retried
     log_level: str = "INFO"
+    # When counsellors answer (handoff): weekdays, opening and closing times in TIMEZONE; no public holidays
+    office_days: str = "mon-fri"
+    office_opens: str = "09:00"
+    office_closes: str = "17:30"
 
     def effective_secret_key(self) -> str:
         """The configured secret, or a random one for this process with a warning."""

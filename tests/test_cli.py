@@ -14,8 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(args: list[str], db: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_chat_is_scriptable_in_french_over_sms(tmp_path: Path) -> None:
@@ -60,3 +67,10 @@ def test_flows_graph_prints_mermaid(tmp_path: Path, flow: str) -> None:
 def test_flows_check_names_every_flow(tmp_path: Path) -> None:
     out = run(["flows", "check"], tmp_path / "g.db").stdout
     assert "flows are valid" in out and "onboarding" in out
+
+
+def test_a_long_piped_script_is_answered_line_by_line(tmp_path: Path) -> None:
+    # The flood guard protects the SMS budget; a script at the terminal must not be throttled.
+    lines = "Bonjour\n1\n1\nAmina\n" + "AIDE\n" * 25
+    out = run(["chat"], tmp_path / "h.db", lines).stdout
+    assert out.count("Vous pouvez écrire : MENU") == 25 and "beaucoup de messages" not in out

@@ -11,21 +11,28 @@ from bot.engine.flow import FlowSet, Step
 from bot.engine.types import (
     ChannelOptOut,
     Choice,
+    CounsellorJoined,
+    CounsellorReply,
     Event,
+    HandBack,
     HookContext,
     Message,
     OptIn,
     OptOut,
     Outcome,
+    Refused,
     Reply,
     SaveProfile,
     State,
+    TimerFired,
     Unsupported,
 )
 
 Translate = Callable[[str, str], str]
 MAX_DEPTH = 40
 MERGE_LIMIT = 240
+HANDOFF_WAIT = "handoff.waiting"  # where a conversation rests while a counsellor has it
+ANSWERED_IN_HANDOFF = {"stop", "delete"}  # the only keywords the assistant acts on meanwhile
 
 
 class _Fields(dict[str, Any]):
@@ -43,9 +50,9 @@ class Engine:
         self.translate = translate
         self.languages = languages
 
-    def handle(self, state: State, event: Event, now: datetime) -> Outcome:
+    def handle(self, state: State, event: Event, now: datetime, facts: Any = None) -> Outcome:
         """Decide what happens when this event reaches this conversation."""
-        turn = _Turn(self, state.model_copy(deep=True), now)
+        turn = _Turn(self, state.model_copy(deep=True), now, facts)
         turn.dispatch(event)
         return Outcome(turn.s, _merge(turn.intents))
 
@@ -53,7 +60,8 @@ class Engine:
 class _Turn:
     """The work of one event: mutates its own copy of the state and collects intents."""
 
-    def __init__(self, engine: Engine, state: State, now: datetime) -> None:
+    def __init__(self, engine: Engine, state: State, now: datetime, facts: Any = None) -> None:
+        self.facts = facts
         self.e = engine
         self.f = engine.flows
         self.s = state
@@ -78,11 +86,20 @@ class _Turn:
             return ()
         if step.ask.type == "yesno":
             return (Choice("yes", self.t(self.f.text("yes"))), Choice("no", self.t(self.f.text("no"))))
-        return tuple(Choice(o.value, o.label if o.raw else self.t(o.label)) for o in step.ask.options)
+        fixed = tuple(Choice(o.value, o.label if o.raw else self.t(o.label)) for o in step.ask.options)
+        if step.options_from:
+            return tuple(Choice(c["value"], c["label"]) for c in self.s.shown) + fixed
+        return fixed
 
     def question(self, ref: str, text: str | None = None) -> None:
         """Ask the question of a step (again), with its choices."""
         step = self.f.step(ref)
+        if step.options_from:
+            listed = self.call_hook(step.options_from, None) or []
+            self.s.shown = [{"value": c.value, "label": c.label} for c in listed]
+            if not listed and "empty" in step.routes:
+                self.go(step.routes["empty"])
+                return
         prompt = self.t(text) if text else self.t(step.say[-1])
         self.intents.append(Reply(prompt, self.choices(step), question=ref))
 
@@ -100,6 +117,8 @@ class _Turn:
                 self.s.resume.append(self.f.resolve(step.next, self.s.flow))
             self.enter(self.f.resolve(step.call, self.s.flow, flow_first=True))
             return
+        if step.text_from:
+            self.intents.append(Reply(str(self.call_hook(step.text_from, None))))
         if step.ask:
             for text in step.say[:-1]:
                 self.say(text)
@@ -123,6 +142,16 @@ class _Turn:
                     self.enter(ref)
             else:
                 self.home()
+        elif target == "stay":  # back where a timer interrupted, asking nothing again
+            ref = self.s.answers.get("timer_from")
+            if ref and self.s.resume and self.s.resume[-1] == ref:
+                self.s.resume.pop()
+            self.s.flow, _, self.s.step = ref.partition(".") if ref else (None, "", None)
+        elif target == "idle":  # like return, but with nothing to return to, wait quietly (no menu)
+            if self.s.resume:
+                self.go("return")
+            else:
+                self.s.flow = self.s.step = None
         elif target == "end":
             self.s = State(lang=self.s.lang, opted_out=self.s.opted_out)
         elif target:
@@ -142,10 +171,12 @@ class _Turn:
             self.home()
 
     def run_hook(self, step: Step, answer: Any) -> str | None:
-        if not step.hook:
-            return None
-        ctx = HookContext(self.s, answer, self.now)
-        result = self.f.hooks[step.hook](ctx)
+        return self.call_hook(step.hook, answer) if step.hook else None
+
+    def call_hook(self, name: str, answer: Any) -> Any:
+        """Run a named hook; the intents it emits join this turn's."""
+        ctx = HookContext(self.s, answer, self.now, facts=self.facts)
+        result = self.f.hooks[name](ctx)
         self.intents.extend(ctx.intents)
         return result
 
@@ -157,14 +188,80 @@ class _Turn:
                 self.s.opted_out = True
                 self.intents.append(OptOut(event.reason))
             return
+        if isinstance(event, TimerFired):
+            self.timer(event)
+            return
+        if isinstance(event, CounsellorJoined | CounsellorReply | HandBack):
+            self.counsellor(event)
+            return
         if self.s.opted_out:
             self.back_from_opt_out(event)
             return
+        if self.s.handoff and self.silent(event):
+            return
         if isinstance(event, Unsupported):
-            self.say_system("only_text")
+            specific = f"only_text_{event.what}"  # e.g. only_text_edited; else the general line
+            self.say_system(specific if specific in self.f.flows["system"].texts else "only_text")
             self.reask()
             return
         self.message(event)
+
+    # A counsellor has the conversation --------------------------------------------------------
+
+    def silent(self, event: Event) -> bool:
+        """While a counsellor has the conversation, only STOP and DELETE (and its confirmation) act."""
+        if self.s.flow == "privacy" and not self.s.opted_out:
+            return False  # answering the erasure question DELETE asked
+        if isinstance(event, Message) and not event.choice:
+            return understand.match_keyword(event.text, self.f.keywords) not in ANSWERED_IN_HANDOFF
+        return True
+
+    def hold(self) -> None:
+        """Rest at the handoff's waiting step, saying nothing; the question they were at resumes later."""
+        self.s.handoff = True
+        if self.s.at and self.s.at != HANDOFF_WAIT and self.f.step(self.s.at).ask:
+            self.s.resume.append(self.s.at)
+        self.s.back.clear()
+        self.s.flow, _, self.s.step = HANDOFF_WAIT.partition(".")
+
+    def counsellor(self, event: CounsellorJoined | CounsellorReply | HandBack) -> None:
+        if isinstance(event, CounsellorJoined):
+            if not self.s.handoff:
+                self.hold()
+            return
+        if isinstance(event, CounsellorReply):
+            if self.s.opted_out:
+                self.intents.append(Refused("opted_out"))
+                return
+            if not self.s.handoff:
+                self.hold()
+            self.intents.append(Reply(event.text, kind="counsellor"))
+            return
+        was = self.s.handoff
+        self.s.handoff = False
+        self.s.misunderstood = 0
+        if not was and self.s.at != HANDOFF_WAIT:
+            return
+        if not event.announce or self.s.opted_out:
+            self.s.resume.clear()
+            self.s.flow = self.s.step = None  # the next message starts at the menu (or sign-up)
+            return
+        self.say(self.f.step("handoff.back").say[0])
+        if not self.s.onboarded and self.s.resume:
+            self.go("return")  # back to the sign-up question they were at
+        else:
+            self.home()
+
+    def timer(self, event: TimerFired) -> None:
+        """A due timer starts the step the system flow names for its kind; the question resumes after."""
+        target = self.f.flows["system"].timers.get(event.kind)
+        if self.s.opted_out or target is None:
+            return
+        self.s.answers["timer"] = dict(event.payload)
+        self.s.answers["timer_from"] = self.s.at  # where "stay" goes back to
+        if self.s.at and self.f.step(self.s.at).ask:
+            self.s.resume.append(self.s.at)
+        self.enter(self.f.resolve(target, "system"))
 
     def back_from_opt_out(self, event: Event) -> None:
         """Writing again after STOP means the resident wants to talk: opt back in."""
@@ -244,10 +341,13 @@ class _Turn:
             pairs = [("yes", self.f.text("yes"), []), ("no", self.f.text("no"), [])]
         else:
             pairs = [(o.value, o.label, o.synonyms) for o in step.ask.options]
-        return {
+        labels = {
             value: [self.e.translate(label, lang) for lang in self.e.languages] + [label, *synonyms]
             for value, label, synonyms in pairs
         }
+        if step.options_from:
+            labels.update({c["value"]: [c["label"]] for c in self.s.shown})
+        return labels
 
     def misunderstood(self, ref: str, step: Step, error: str) -> None:
         """Rephrase briefly, repeat the options, and offer a person after three misses in a row."""
@@ -303,6 +403,9 @@ class _Turn:
             return
         ref = self.s.back.pop()
         self.s.flow, _, self.s.step = ref.partition(".")
+        text_from = self.f.step(ref).text_from
+        if text_from:  # e.g. the trade card the question was about
+            self.intents.append(Reply(str(self.call_hook(text_from, None))))
         self.question(ref)
 
     def detour(self, target: str) -> None:
@@ -314,6 +417,16 @@ class _Turn:
             self.s.resume.append(self.s.at)
         self.enter(target)
 
+    def kw_appointments(self) -> None:
+        """RDV / APPOINTMENTS: the resident's upcoming bookings (once signed up)."""
+        if not self.s.onboarded:
+            if self.s.at:
+                self.say_system("finish_signup_first")
+            self.reask()
+            return
+        self.s.resume.clear()
+        self.enter(self.f.resolve("booking.mine", "system"))
+
     def kw_language(self) -> None:
         self.detour(self.f.resolve("language", "system"))
 
@@ -322,6 +435,14 @@ class _Turn:
 
     def kw_counsellor(self) -> None:
         self.detour(self.f.resolve("handoff", "system"))
+
+    def kw_trades(self) -> None:
+        """Trade discovery, like a menu entry: only once signed up (interest is kept on the profile)."""
+        if not self.s.onboarded:
+            self.kw_menu()
+            return
+        self.s.resume.clear()
+        self.enter(self.f.resolve("discovery", "system", flow_first=True))
 
 
 def _merge(intents: list[Any]) -> list[Any]:

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FLOWS_DIR = Path(__file__).resolve().parent.parent.parent / "flows"
-SPECIAL_TARGETS = {"return", "end"}
+SPECIAL_TARGETS = {"return", "end", "idle", "stay"}
 AskType = Literal["choice", "yesno", "text", "name", "number", "postcode"]
 
 
@@ -47,6 +47,8 @@ class Step(BaseModel):
     retry: str | None = None
     save: str | None = None
     hook: str | None = None
+    options_from: str | None = None  # a hook listing the choices (trades, slots...) when the step is asked
+    text_from: str | None = None  # a hook writing a text (a trade card...) said when the step is entered
     call: str | None = None
     next: str | None = None
     routes: dict[str, str] = Field(default_factory=dict)
@@ -67,6 +69,7 @@ class Flow(BaseModel):
     steps: dict[str, Step] = Field(default_factory=dict)
     texts: dict[str, str] = Field(default_factory=dict)
     keywords: dict[str, list[str]] = Field(default_factory=dict)
+    timers: dict[str, str] = Field(default_factory=dict)  # timer kind -> the step it starts (system flow)
 
 
 Hook = Callable[..., str | None]
@@ -151,6 +154,11 @@ def validate(flowset: FlowSet, translated: Callable[[str], list[str]] | None = N
         raise FlowError("the system flow (texts and keywords) is missing")
     problems: list[str] = []
     for flow in flowset.flows.values():
+        for kind, target in flow.timers.items():
+            try:
+                flowset.step(flowset.resolve(target, flow.flow))
+            except (FlowError, KeyError):
+                problems.append(f"{flow.flow}: timer {kind!r} starts at unknown step {target!r}")
         if flow.start and flow.start not in flow.steps:
             problems.append(f"{flow.flow}: start step {flow.start!r} does not exist")
         for step_id, step in flow.steps.items():
@@ -165,18 +173,19 @@ def validate(flowset: FlowSet, translated: Callable[[str], list[str]] | None = N
                     flowset.step(flowset.resolve(target, flow.flow))
                 except (FlowError, KeyError):
                     problems.append(f"{where}: route to unknown step {target!r}")
-            if step.hook and step.hook not in flowset.hooks:
-                problems.append(f"{where}: unknown hook {step.hook!r}")
+            for name in (step.hook, step.options_from, step.text_from):
+                if name and name not in flowset.hooks:
+                    problems.append(f"{where}: unknown hook {name!r}")
             if step.ask is None and not step.next and not step.call and not step.routes:
                 problems.append(f"{where}: a step that asks nothing needs 'next'")
-            if step.ask and step.ask.type == "choice" and not step.ask.options:
+            if step.ask and step.ask.type == "choice" and not step.ask.options and not step.options_from:
                 problems.append(f"{where}: a choice needs options")
             if step.ask and not step.say:
                 problems.append(f"{where}: a question needs a text to say")
             if step.ask and step.ask.options:
                 values = {o.value for o in step.ask.options}
                 for key in step.routes:
-                    if key not in values and key != "default" and not step.hook:
+                    if key not in values and key not in ("default", "empty") and not step.hook:
                         problems.append(f"{where}: route {key!r} matches no option")
     if translated is not None:
         for where, text in flowset.all_texts():

@@ -23,7 +23,7 @@ def mermaid(flowset: FlowSet, name: str) -> str:
         if step.next:
             edges.append(("" if not step.call else "then", step.next))
         for label, target in edges:
-            if target in ("return", "end"):
+            if target in ("return", "end", "idle", "stay"):
                 dest = f"{name}__{target}(({target}))"
             else:
                 dest = _node(flowset.resolve(target, name))

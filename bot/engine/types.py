@@ -17,12 +17,13 @@ class State(BaseModel):
     lang_chosen: bool = False
     answers: dict[str, Any] = Field(default_factory=dict)
     misunderstood: int = 0
+    shown: list[dict[str, str]] = Field(default_factory=list)  # dynamic choices as last shown
     back: list[str] = Field(default_factory=list)
     resume: list[str] = Field(default_factory=list)
     consented: bool = False
     onboarded: bool = False
     opted_out: bool = False
-    handoff: bool = False
+    handoff: bool = False  # with a counsellor (waiting or assigned): the assistant stays silent
 
     @property
     def at(self) -> str | None:
@@ -55,7 +56,34 @@ class ChannelOptOut:
     reason: str
 
 
-Event = Message | Unsupported | ChannelOptOut
+@dataclass(frozen=True)
+class TimerFired:
+    """A timer row came due (a reminder, a no-show follow-up...): the flow named for its kind runs."""
+
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CounsellorJoined:
+    """A counsellor claimed the conversation: the assistant falls silent until it is handed back."""
+
+
+@dataclass(frozen=True)
+class CounsellorReply:
+    """A counsellor wrote to the resident from the inbox; it goes out on the resident's channel."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """The counsellor is done: back to the assistant (announced with a short message, or quietly)."""
+
+    announce: bool = True
+
+
+Event = Message | Unsupported | ChannelOptOut | TimerFired | CounsellorJoined | CounsellorReply | HandBack
 
 
 # Outbound intents ---------------------------------------------------------------------------
@@ -118,7 +146,14 @@ class RequestHandoff:
     reason: str
 
 
-Intent = Reply | SaveProfile | RecordConsent | OptOut | OptIn | EraseResident | RequestHandoff
+@dataclass(frozen=True)
+class Refused:
+    """The engine refused a counsellor's action (e.g. a reply to a resident who opted out)."""
+
+    reason: str
+
+
+Intent = Reply | SaveProfile | RecordConsent | OptOut | OptIn | EraseResident | RequestHandoff | Refused
 
 
 @dataclass
@@ -142,6 +177,7 @@ class HookContext:
     answer: Any
     now: Any
     intents: list[Intent] = field(default_factory=list)
+    facts: Any = None  # read-only data the orchestrator looked up for this turn (open slots...)
 
     def emit(self, intent: Intent) -> None:
         """Ask the orchestrator to carry out an intent after this turn."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
@@ -92,6 +93,7 @@ def clean(text: str) -> str:
     return " ".join("".join(out).split())
 
 
+@lru_cache(maxsize=8192)  # labels and keywords are folded on every message: keep them warm
 def fold(text: str) -> str:
     """Lower case, no accents, no punctuation, Western digits: the form keywords are compared in."""
     text = unicodedata.normalize("NFKD", clean(text).translate(_DIGITS)).casefold()

@@ -19,7 +19,16 @@ from bot.engine.engine import Engine as ConversationEngine
 from bot.engine.flow import FlowSet
 from bot.orchestrator import Orchestrator
 from bot.outbox import Dispatcher, OutboxItem, SendResult
-from bot.store.models import ChannelIdentity, Consent, Conversation, Counter, Inbound, MessageLog, Outbox, Resident
+from bot.store.models import (
+    ChannelIdentity,
+    Consent,
+    Conversation,
+    Counter,
+    Inbound,
+    MessageLog,
+    Outbox,
+    Resident,
+)
 from flows.hooks import HOOKS
 
 pytestmark = pytest.mark.db
@@ -63,8 +72,15 @@ def onboard(orchestrator: Orchestrator) -> None:
 def test_a_whole_onboarding_is_stored_on_the_profile(db: Engine, orchestrator: Orchestrator) -> None:
     onboard(orchestrator)
     resident = only(db, Resident)
-    assert (resident.first_name, resident.postcode, resident.france_travail, resident.rsa, resident.age_band,
-            resident.heard_from, resident.language) == ("Amina", "93200", "yes", "no", "under_26", "friends", "fr")
+    assert (
+        resident.first_name,
+        resident.postcode,
+        resident.france_travail,
+        resident.rsa,
+        resident.age_band,
+        resident.heard_from,
+        resident.language,
+    ) == ("Amina", "93200", "yes", "no", "under_26", "friends", "fr")
     assert resident.consented_at is not None and resident.consented_at.tzinfo is not None
     assert only(db, Conversation).state["step"] == "main"
     assert only(db, Consent).given is True
@@ -136,8 +152,18 @@ def test_bad_input_leaves_the_stored_answers_and_step_intact(db: Engine, orchest
         say(orchestrator, text)
     before = only(db, Conversation).state
     outbox.new()
-    for text in ["", "   ", "\x00", "😀", "<script>alert(1)</script>", "'; DROP TABLE resident;--", "A" * 5000,
-                 "\u200f\u202e", "9320", "932000"]:
+    for text in [
+        "",
+        "   ",
+        "\x00",
+        "😀",
+        "<script>alert(1)</script>",
+        "'; DROP TABLE resident;--",
+        "A" * 5000,
+        "\u200f\u202e",
+        "9320",
+        "932000",
+    ]:
         say(orchestrator, text)
         after = only(db, Conversation).state
         assert (after["step"], after["answers"]) == (before["step"], before["answers"]), text
@@ -152,8 +178,11 @@ def test_a_crash_in_a_hook_apologises_and_keeps_the_state(
     def broken(ctx: object) -> str:
         raise RuntimeError("postcode service down")
 
-    flaky = ConversationEngine(FlowSet(conversation.flows.flows, {**HOOKS, "check_postcode": broken}),
-                               conversation.translate, conversation.languages)
+    flaky = ConversationEngine(
+        FlowSet(conversation.flows.flows, {**HOOKS, "check_postcode": broken}),
+        conversation.translate,
+        conversation.languages,
+    )
     crashing = Orchestrator(db, flaky, clock)  # type: ignore[arg-type]
     outbox = Outbox_(db)
     for text in ["Bonjour", "1", "1", "Amina", "93200"]:
@@ -177,8 +206,15 @@ def test_stop_is_recorded_and_later_replies_are_not_sent(
     say(orchestrator, "STOP")
     assert only(db, Resident).opted_out is True
     with Session(db) as s:
-        s.add(Outbox(resident_id=only(db, Resident).id, channel="sms", address=PHONE, body="a reminder",
-                     next_attempt_at=clock()))  # type: ignore[operator]
+        s.add(
+            Outbox(
+                resident_id=only(db, Resident).id,
+                channel="sms",
+                address=PHONE,
+                body="a reminder",
+                next_attempt_at=clock(),
+            )
+        )  # type: ignore[operator]
         s.commit()
     sent: list[str] = []
 
@@ -199,7 +235,11 @@ def _chat(db_url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "chat", "--as", "kill-test"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
         cwd=Path(__file__).resolve().parents[2],
     )
 

@@ -33,7 +33,9 @@ def test_the_shipped_flows_are_valid_and_fully_translated() -> None:
         ('say: "How old are you?"', 'say: "How old are you, really?"', "no fr translation"),
     ],
 )
-def test_a_broken_flow_is_refused_with_the_step_named(tmp_path: Path, old: str, new: str, complaint: str) -> None:
+def test_a_broken_flow_is_refused_with_the_step_named(
+    tmp_path: Path, old: str, new: str, complaint: str
+) -> None:
     folder = _copy_flows(tmp_path)
     path = folder / "onboarding.yaml"
     text = path.read_text(encoding="utf-8")

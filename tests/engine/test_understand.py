@@ -16,8 +16,23 @@ VALUES = ["yes", "no", "unsaid"]
 
 @pytest.mark.parametrize(
     "text, number",
-    [("2", 2), (" 2 ", 2), ("2.", 2), ("2)", 2), ("n°2", 2), ("deux", 2), ("Deux", 2), ("two", 2),
-     ("اثنان", 2), ("٢", 2), ("trois", 3), ("ثلاثة", 3), ("12", 12), ("banana", None), ("", None)],
+    [
+        ("2", 2),
+        (" 2 ", 2),
+        ("2.", 2),
+        ("2)", 2),
+        ("n°2", 2),
+        ("deux", 2),
+        ("Deux", 2),
+        ("two", 2),
+        ("اثنان", 2),
+        ("٢", 2),
+        ("trois", 3),
+        ("ثلاثة", 3),
+        ("12", 12),
+        ("banana", None),
+        ("", None),
+    ],
 )
 def test_numbers_in_every_form_a_resident_types(text: str, number: int | None) -> None:
     assert u.parse_number(text) == number
@@ -25,42 +40,88 @@ def test_numbers_in_every_form_a_resident_types(text: str, number: int | None) -
 
 @pytest.mark.parametrize(
     "text, value",
-    [("1", "yes"), ("3", "unsaid"), ("OUI", "yes"), ("oui", "yes"), ("non", "no"), ("Yes", "yes"),
-     ("je prefere ne pas le dire", "unsaid"), ("je préfère pas le dire", "unsaid"),
-     ("Je prefere ne pas le dir", "unsaid"), ("i'd rather not say", "unsaid"), ("نعم", "yes")],
+    [
+        ("1", "yes"),
+        ("3", "unsaid"),
+        ("OUI", "yes"),
+        ("oui", "yes"),
+        ("non", "no"),
+        ("Yes", "yes"),
+        ("je prefere ne pas le dire", "unsaid"),
+        ("je préfère pas le dire", "unsaid"),
+        ("Je prefere ne pas le dir", "unsaid"),
+        ("i'd rather not say", "unsaid"),
+        ("نعم", "yes"),
+    ],
 )
 def test_choice_by_number_or_words_with_small_typos(text: str, value: str) -> None:
     assert u.parse_choice(text, VALUES, LABELS) == u.Parsed(value)
 
 
-@pytest.mark.parametrize("text, error", [("4", "out_of_range"), ("0", "out_of_range"), ("banana", "not_understood"),
-                                         ("😀", "not_understood"), ("<b>oui</b> ou non", "not_understood")])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("4", "out_of_range"),
+        ("0", "out_of_range"),
+        ("banana", "not_understood"),
+        ("😀", "not_understood"),
+        ("<b>oui</b> ou non", "not_understood"),
+    ],
+)
 def test_choice_not_understood_says_why(text: str, error: str) -> None:
     assert u.parse_choice(text, VALUES, LABELS).error == error
 
 
-@pytest.mark.parametrize("text, answer", [("ok", True), ("OK", True), ("ouais", True), ("yes", True),
-                                          ("d'accord", True), ("non", False), ("No", False), ("لا", False),
-                                          ("peut-être", None)])
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("ok", True),
+        ("OK", True),
+        ("ouais", True),
+        ("yes", True),
+        ("d'accord", True),
+        ("non", False),
+        ("No", False),
+        ("لا", False),
+        ("peut-être", None),
+    ],
+)
 def test_yes_no_words(text: str, answer: bool | None) -> None:
     assert u.parse_yes_no(text) == answer
 
 
 @pytest.mark.parametrize(
     "text, result",
-    [("93200", u.Parsed("93200")), ("93 200", u.Parsed("93200")), ("٩٣٢٠٠", u.Parsed("93200")),
-     ("9320", u.Parsed(error="postcode_length")), ("932000", u.Parsed(error="postcode_length")),
-     ("abcde", u.Parsed(error="postcode_digits")), ("00000", u.Parsed(error="postcode_unknown")),
-     ("", u.Parsed(error="postcode_digits"))],
+    [
+        ("93200", u.Parsed("93200")),
+        ("93 200", u.Parsed("93200")),
+        ("٩٣٢٠٠", u.Parsed("93200")),
+        ("9320", u.Parsed(error="postcode_length")),
+        ("932000", u.Parsed(error="postcode_length")),
+        ("abcde", u.Parsed(error="postcode_digits")),
+        ("00000", u.Parsed(error="postcode_unknown")),
+        ("", u.Parsed(error="postcode_digits")),
+    ],
 )
 def test_postcodes(text: str, result: u.Parsed) -> None:
     assert u.parse_postcode(text) == result
 
 
-@pytest.mark.parametrize("text, ok", [("Amina", True), ("Jean-Pierre", True), ("N'Golo", True),
-                                      ("ياسين", True), ("Marie Claire", True), ("<script>", False),
-                                      ("😀", False), ("Robert'); DROP TABLE", False), ("12", False),
-                                      ("A" * 41, False)])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("Amina", True),
+        ("Jean-Pierre", True),
+        ("N'Golo", True),
+        ("ياسين", True),
+        ("Marie Claire", True),
+        ("<script>", False),
+        ("😀", False),
+        ("Robert'); DROP TABLE", False),
+        ("12", False),
+        ("A" * 41, False),
+    ],
+)
 def test_first_names(text: str, ok: bool) -> None:
     assert (u.parse_name(text).error is None) is ok
 
@@ -74,9 +135,20 @@ def test_cleaning_drops_control_and_direction_marks_but_keeps_text() -> None:
 KEYWORDS = {"stop": ["STOP", "ARRET"], "counsellor": ["CONSEILLER", "ADVISOR"], "start": ["START", "/start"]}
 
 
-@pytest.mark.parametrize("text, action", [("stop", "stop"), ("Stop.", "stop"), ("ARRÊT", "stop"), ("arret", "stop"),
-                                          ("conseillé", "counsellor"), ("CONSEILER", "counsellor"),
-                                          ("/start", "start"), ("stop please me", None), ("stopper", None),
-                                          ("", None)])
+@pytest.mark.parametrize(
+    "text, action",
+    [
+        ("stop", "stop"),
+        ("Stop.", "stop"),
+        ("ARRÊT", "stop"),
+        ("arret", "stop"),
+        ("conseillé", "counsellor"),
+        ("CONSEILER", "counsellor"),
+        ("/start", "start"),
+        ("stop please me", None),
+        ("stopper", None),
+        ("", None),
+    ],
+)
 def test_keywords_are_case_and_accent_insensitive(text: str, action: str | None) -> None:
     assert u.match_keyword(text, KEYWORDS) == action

@@ -10,7 +10,8 @@ from bot.channels.base import OutboundMessage
 from bot.channels.sms import render_sms
 from bot.channels.telegram_render import render_telegram
 from bot.engine.engine import Engine
-from bot.engine.types import ChannelOptOut, Event, Message, Reply, State, Unsupported
+from bot.engine.types import ChannelOptOut, Event, Message, Reply, State, TimerFired, Unsupported
+from tests.engine.booking_world import BookingWorld, later
 
 START = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
@@ -23,29 +24,44 @@ class Transcript:
     channel: str
     inputs: list[str]
     text: str
+    facts: str | None = None  # "booking": replay with the in-memory booking world
 
 
 def read(path: Path) -> Transcript:
     """Parse a transcript; '#' lines are the header, '> ' lines are what the resident sends."""
     text = path.read_text(encoding="utf-8")
     channel = "sms"
+    facts = None
     inputs = []
     for line in text.splitlines():
         if line.startswith("# channel:"):
             channel = line.split(":", 1)[1].strip()
+        elif line.startswith("# facts:"):
+            facts = line.split(":", 1)[1].strip()
         elif line.startswith(">"):
             inputs.append(line[2:] if line.startswith("> ") else "")
-    return Transcript(path, channel, inputs, text)
+    return Transcript(path, channel, inputs, text, facts)
 
 
-def _event(line: str, last: Reply | None) -> Event:
-    """An input line as an event: '[tap N]' presses a button of the latest keyboard, '[photo]' sends a non-text update."""
+def _event(line: str, last: Reply | None, world: BookingWorld | None = None) -> Event:
+    """An input line as an event.
+
+    '[tap N]' presses a button of the latest keyboard, '[photo]' sends a non-text update,
+    '[timer KIND]' fires a timer about the latest booking (with the booking world), or a pathway
+    timer ('[timer checkin]', '[timer step_message training]') without it.
+    """
     if line.startswith("[tap ") and last is not None:
         n = int(line[5:-1])
         choice = last.choices[n - 1]
         return Message(text=choice.label, choice=f"{last.question}:{choice.value}")
     if line == "[opt-out]":
         return ChannelOptOut("test")
+    if line.startswith("[timer ") and world is not None:
+        kind = line[7:-1]
+        return TimerFired(kind, world.payload(kind))
+    if line.startswith("[timer ") and line.endswith("]"):  # a pathway timer: check-in, nudge, step message
+        kind, _, step = line[7:-1].partition(" ")
+        return TimerFired(kind, {"key": f"checkin:1:{step or 'job'}", "step": step or "job"})
     if line.startswith("[") and line.endswith("]") and line[1:-1].isalpha():
         return Unsupported(line[1:-1])
     return Message(text=_unescape(line))
@@ -78,14 +94,23 @@ def render(reply: Reply, channel: str, lang: str) -> list[str]:
 
 def replay(engine: Engine, transcript: Transcript) -> str:
     """The transcript as the engine produces it today."""
-    header = [ln for ln in transcript.text.splitlines() if ln.startswith("#") and not ln.startswith("# final")]
+    header = [
+        ln for ln in transcript.text.splitlines() if ln.startswith("#") and not ln.startswith("# final")
+    ]
     out = list(header)
     state = State()
     last: Reply | None = None
     now = START
+    world = BookingWorld.demo() if transcript.facts == "booking" else None
     for line in transcript.inputs:
         out.append(f"> {line}" if line else ">")
-        outcome = engine.handle(state, _event(line, last), now)
+        if line.startswith("[wait ") and line.endswith("]"):
+            now = later(now, line[6:-1])
+            out.append("  (no reply)")
+            continue
+        outcome = engine.handle(state, _event(line, last, world), now, world.facts(now) if world else None)
+        if world is not None:
+            world.apply(outcome.intents)
         state = outcome.state
         now += timedelta(minutes=1)
         for i, reply in enumerate(outcome.replies):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from bot.engine.types import EraseResident, HookContext, RecordConsent, RequestHandoff
 
-HookFn = Callable[[HookContext], str | None]
+HookFn = Callable[[HookContext], Any]
 HOOKS: dict[str, HookFn] = {}
 SEINE_SAINT_DENIS = "93"
 
@@ -76,3 +77,9 @@ def request_handoff(ctx: HookContext) -> str:
 def erase_resident(ctx: HookContext) -> None:
     """Erase everything personal; the conversation starts afresh."""
     ctx.emit(EraseResident())
+
+
+from flows.hooks import booking as _booking  # noqa: E402, F401 - registers the booking hooks
+from flows.hooks import discovery as _discovery  # noqa: E402, F401 - registers the discovery hooks
+from flows.hooks import handoff as _handoff  # noqa: E402, F401 - registers the handoff hooks
+from flows.hooks import checkin as _checkin  # noqa: E402, F401 - registers the check-in hooks
