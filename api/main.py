@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import web
-from api.routes import auth, conversations, health, residents, slots
+from api.routes import auth, conversations, health, residents, slots, studio
 from api.routes import web as web_pages
 from bot.assistant import conversation_engine
 from bot.channels import telegram, twilio_sms
@@ -68,4 +68,6 @@ def create_app(
     app.include_router(conversations.router)
     web.install(app, settings)
     app.include_router(web_pages.router)
+    studio.install(app)
+    app.include_router(studio.router)
     return app

@@ -269,6 +269,7 @@ def serve(
     if demo:
         _seed_demo()
     typer.echo(f"Batissons is listening on http://{host}:{port}  (health: /healthz)")
+    typer.echo(f"Counsellors' inbox: http://{host}:{port}/inbox  (also /try and /dashboard)")
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, log_level="info")
 
 

@@ -17,20 +17,24 @@ from sqlmodel import Session
 
 from bot.engine.flow import load_yaml
 from bot.store.models import (
+    Alert,
     AuditEntry,
     Booking,
     ChannelIdentity,
+    CheckIn,
     Conversation,
     Counsellor,
     MessageLog,
     Note,
     Outbox,
+    PathwayStep,
     Resident,
     ResidentTrade,
     Slot,
 )
 
 STATUSES = ("bot", "waiting", "assigned", "resolved")
+TRY_CHANNEL = "try"  # counsellors trying the assistant: kept apart from real residents
 CANNED_FILE = Path(__file__).resolve().parent.parent / "flows" / "data" / "canned_replies.yaml"
 LIST_LIMIT = 200
 NOTE_LIMIT = 4000
@@ -63,6 +67,11 @@ def canned_replies() -> tuple[Canned, ...]:
 
 def canned(shortcode: str) -> Canned | None:
     return next((c for c in canned_replies() if c.shortcode == shortcode.strip().lstrip("/")), None)
+
+
+def clean(text: str) -> str:
+    """A counsellor's text as stored and sent: no NUL (PostgreSQL text refuses it), no outer spaces."""
+    return text.replace("\x00", "").strip()
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> int | None:
@@ -116,7 +125,8 @@ def summary(
 
 def list_conversations(session: Session, status: str | None, now: datetime) -> list[dict[str, Any]]:
     """Conversations by status (all but 'bot' by default), highest priority and longest wait first."""
-    query = select(Conversation)
+    trying = select(ChannelIdentity.resident_id).where(ChannelIdentity.channel == TRY_CHANNEL)
+    query = select(Conversation).where(Conversation.resident_id.not_in(trying))  # no demo chats
     if status:
         query = query.where(Conversation.status == status)
     else:
@@ -180,7 +190,8 @@ def add_note(
     session: Session, conversation: Conversation, counsellor: Counsellor, text: str, now: datetime
 ) -> Note:
     """A private note: stored, shown to counsellors, never sent to the resident."""
-    note = Note(resident_id=conversation.resident_id, counsellor_id=counsellor.id, body=text, created_at=now)
+    body = clean(text)
+    note = Note(resident_id=conversation.resident_id, counsellor_id=counsellor.id, body=body, created_at=now)
     session.add(note)
     audit(session, counsellor, "note", conversation.resident_id, now)
     session.flush()
@@ -200,8 +211,26 @@ def resident_file(session: Session, resident_id: int) -> dict[str, Any] | None:
         .order_by(Slot.starts_at)
     ).all()
     channels = session.scalars(select(ChannelIdentity).where(ChannelIdentity.resident_id == resident_id))
+    steps = session.scalars(
+        select(PathwayStep).where(PathwayStep.resident_id == resident_id).order_by(PathwayStep.position)
+    ).all()
+    checkins = session.scalars(
+        select(CheckIn).where(CheckIn.resident_id == resident_id).order_by(CheckIn.sent_at.desc()).limit(10)
+    ).all()
+    alerts = session.scalars(
+        select(Alert).where(Alert.resident_id == resident_id, Alert.status == "open").order_by(Alert.id)
+    ).all()
     return {
         "id": resident.id,
+        "pathway": [
+            {"step": p.step, "started_on": p.started_on, "ended_on": p.ended_on, "details": p.details}
+            for p in steps
+        ],
+        "checkins": [
+            {"step": c.step, "sent_at": c.sent_at, "status": c.status, "answer": c.answer, "text": c.text}
+            for c in checkins
+        ],
+        "alerts": [{"reason": a.reason, "priority": a.priority, "created_at": a.created_at} for a in alerts],
         "first_name": resident.first_name,
         "language": resident.language,
         "postcode": resident.postcode,
@@ -257,3 +286,52 @@ def audit_log(session: Session, limit: int = 500) -> list[dict[str, Any]]:
         }
         for a in rows
     ]
+
+
+def inbox_figures(session: Session, now: datetime) -> dict[str, Any]:
+    """The inbox's own figures for the dashboard: how many wait, and how fast counsellors answer."""
+    rows = list_conversations(session, None, now)
+    answered = sorted(r["first_response_seconds"] for r in rows if r["first_response_at"])
+    return {
+        "waiting": sum(1 for r in rows if r["status"] == "waiting"),
+        "assigned": sum(1 for r in rows if r["status"] == "assigned"),
+        "resolved": sum(1 for r in rows if r["status"] == "resolved"),
+        "longest_wait_seconds": max((r["waiting_seconds"] or 0 for r in rows), default=0),
+        "median_first_response_seconds": answered[len(answered) // 2] if answered else None,
+    }
+
+
+def alerts_acted_on(session: Session, resident_id: int, now: datetime) -> None:
+    """A counsellor took or answered the conversation: the resident's open alerts got a first action."""
+    for alert in session.scalars(
+        select(Alert).where(
+            Alert.resident_id == resident_id, Alert.status == "open", Alert.first_action_at.is_(None)
+        )
+    ):
+        alert.first_action_at = now
+
+
+def open_alerts(session: Session) -> list[dict[str, Any]]:
+    """Open risk alerts, most urgent first, with the resident's conversation to open."""
+    rank = {"high": 0, "medium": 1, "low": 2}
+    rows = session.scalars(select(Alert).where(Alert.status == "open").order_by(Alert.created_at)).all()
+    out = []
+    for a in sorted(rows, key=lambda a: rank.get(a.priority, 3)):
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.resident_id == a.resident_id)
+        ).first()
+        resident = session.get(Resident, a.resident_id)
+        out.append(
+            {
+                "id": a.id,
+                "reason": a.reason,
+                "priority": a.priority,
+                "detail": a.detail,
+                "created_at": a.created_at,
+                "first_action_at": a.first_action_at,
+                "resident_id": a.resident_id,
+                "resident_name": (resident.first_name if resident else None) or f"#{a.resident_id}",
+                "conversation_id": conversation.id if conversation else None,
+            }
+        )
+    return out

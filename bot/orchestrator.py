@@ -8,7 +8,6 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine as DB
@@ -64,6 +63,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 PROFILE_FIELDS = {"first_name", "postcode", "france_travail", "rsa", "age_band", "heard_from"}
 MAX_STORED_BODY = 2000
+TIMER_BATCH = 50  # due timers fired per transaction
 
 
 HANDOFF_PRIORITY = {"resident_asked": 1, "misunderstood": 1, "late_cancellation": 2, "checkin_alert": 2}
@@ -251,13 +251,10 @@ class Orchestrator:
         row.status, row.body, row.choice, row.address = "done", None, None, ""
 
     def _facts(self, ctx: EffectContext) -> Any:
-        """What the features' facts factories looked up for this turn (one object, or one per feature)."""
-        found = [factory(ctx) for factory in FACTS]
-        if len(found) <= 1:
-            return found[0] if found else None
-        return SimpleNamespace(
-            **{type(f).__name__[0].lower() + _snake(type(f).__name__[1:]): f for f in found}
-        )
+        """What the features' facts factories look up for this turn, one attribute per feature
+        (named like the factory, e.g. `booking_facts`), each looked up only when a hook reads it:
+        a check-in or a keyword needs no open slots."""
+        return LazyFacts({factory.__name__: factory for factory in FACTS}, ctx)
 
     def _turn(
         self,
@@ -447,12 +444,46 @@ class Orchestrator:
 
     # Timers ------------------------------------------------------------------------------
 
-    def fire_due_timers(self, limit: int = 1000) -> int:
-        """Fire every due timer, one transaction each; returns how many were handled."""
+    def fire_due_timers(self, limit: int = 1000, batch: int = TIMER_BATCH) -> int:
+        """Fire every due timer, in batches of one transaction; returns how many were handled.
+
+        Each timer runs in a savepoint of the batch's transaction, so one that fails is marked
+        failed without undoing the others, and each is still marked fired together with its
+        messages. Batching saves a commit per timer (a day's check-ins come due together).
+        """
         done = 0
-        while done < limit and self.fire_next_timer():
-            done += 1
+        while done < limit:
+            handled = self.fire_timer_batch(min(batch, limit - done))
+            if not handled:
+                break
+            done += handled
         return done
+
+    def fire_timer_batch(self, size: int) -> int:
+        """Handle up to `size` of the most overdue timers in one transaction; 0 when none is due."""
+        now = self.clock()
+        try:
+            with transaction(self.db) as session:
+                query = (
+                    select(Timer)
+                    .where(Timer.fired_at.is_(None), Timer.due_at <= now)
+                    .order_by(Timer.due_at, Timer.id)
+                    .limit(size)
+                )
+                if is_postgres(self.db):
+                    query = query.with_for_update(skip_locked=True)
+                timers = list(session.scalars(query).all())
+                for timer in timers:
+                    try:
+                        with session.begin_nested():
+                            self._fire(session, timer, now)
+                    except Exception:
+                        log.exception("firing timer %s failed; it is marked failed, not retried", timer.id)
+                        timer.fired_at, timer.outcome = now, "failed"
+                return len(timers)
+        except Exception:
+            log.exception("a batch of timers failed; falling back to one at a time")
+            return 1 if self.fire_next_timer() else 0
 
     def fire_next_timer(self) -> bool:
         """Handle the most overdue timer: fire it, drop it, or move it past quiet hours. False when none."""
@@ -519,12 +550,14 @@ class Orchestrator:
         if verdict == "drop" or identity is None:
             timer.fired_at, timer.outcome = now, "dropped"
             return
-        found = self._find(session, identity.channel, identity.address)
-        assert found is not None
+        query = select(Conversation).where(Conversation.resident_id == resident.id)
+        if is_postgres(self.db):
+            query = query.with_for_update()
+        conversation = session.scalars(query).one()  # the identity is known: one query, not _find's two
         timer.fired_at, timer.outcome = now, "fired"
         session.flush()
         event = TimerFired(timer.kind, dict(timer.payload))
-        self._turn(session, resident, found[1], identity.channel, identity.address, event, now)
+        self._turn(session, resident, conversation, identity.channel, identity.address, event, now)
 
     def _is_stop(self, row: Inbound) -> bool:
         """STOP is honoured even from a throttled sender."""
@@ -571,6 +604,22 @@ class Orchestrator:
         counter.value += 1
         session.add(counter)
         log.info("resident %s erased on request", rid)
+
+
+class LazyFacts:
+    """Facts factories by name, each called at most once, when first read."""
+
+    def __init__(self, factories: dict[str, Callable[[EffectContext], Any]], ctx: EffectContext) -> None:
+        self._factories = factories
+        self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        factories = self.__dict__.get("_factories", {})
+        if name not in factories:
+            raise AttributeError(name)
+        value = factories[name](self._ctx)
+        setattr(self, name, value)
+        return value
 
 
 def _snake(name: str) -> str:

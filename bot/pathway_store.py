@@ -31,7 +31,7 @@ from bot.pathway import (
     checkin_due,
     pathway_data,
 )
-from bot.store.models import Alert, CheckIn, PathwayStep, Resident, Timer
+from bot.store.models import Alert, AuditEntry, CheckIn, PathwayStep, Resident, Timer
 
 log = logging.getLogger(__name__)
 CHECKIN_KINDS = ("checkin", "checkin_nudge", "checkin_missed")
@@ -193,6 +193,7 @@ def _cancel(session: Session, keys: list[str], now: datetime) -> None:
 
 @applies(CheckinSent)
 def _sent(ctx: EffectContext, intent: CheckinSent) -> None:
+    """A check-in went out: its row, and its nudge 48 hours later (or, for the nudge, the missed mark)."""
     data = pathway_data()
     session, now = ctx.session, ctx.now
     assert ctx.resident.id is not None
@@ -210,12 +211,17 @@ def _sent(ctx: EffectContext, intent: CheckinSent) -> None:
                 {"key": intent.key},
             )
         return
-    if row is None:
+    if row is None:  # the timer fires once, so its nudge's key is new too: no look-up, one flush later
         session.add(CheckIn(key=intent.key, resident_id=ctx.resident.id, step=intent.step, sent_at=now))
-        session.flush()
-        due = next_allowed(now + data.nudge_after)
-        payload = {"key": intent.key, "step": intent.step}
-        schedule(session, f"checkin_nudge:{intent.key}", ctx.resident.id, "checkin_nudge", due, payload)
+        session.add(
+            Timer(
+                key=f"checkin_nudge:{intent.key}",
+                resident_id=ctx.resident.id,
+                kind="checkin_nudge",
+                due_at=next_allowed(now + data.nudge_after),
+                payload={"key": intent.key, "step": intent.step},
+            )
+        )
 
 
 @applies(CheckinAnswered)
@@ -358,11 +364,23 @@ def stats(session: Session, data: PathwayData | None = None) -> dict[str, Any]:
         session.scalar(select(func.count(func.distinct(Alert.resident_id))).where(Alert.status == "open"))
         or 0
     )
+    # A counsellor's first action on the resident after the alert: recorded on the alert, or the
+    # first entry of the inbox's audit log (claim, reply, note, hand back...; a mere view does not count).
+    audited = (
+        select(func.min(AuditEntry.at))
+        .where(
+            AuditEntry.resident_id == Alert.resident_id,
+            AuditEntry.at >= Alert.created_at,
+            AuditEntry.action != "view",
+        )
+        .scalar_subquery()
+    )
     waits = [
         (first - created).total_seconds() / 60
         for created, first in session.execute(
-            select(Alert.created_at, Alert.first_action_at).where(Alert.first_action_at.is_not(None))
+            select(Alert.created_at, func.coalesce(Alert.first_action_at, audited))
         ).all()
+        if first is not None
     ]
     return {
         "residents_per_step": per_step,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session
 
 from api.deps import ClockDep, CurrentAdmin, CurrentCounsellor, DBDep, SessionDep
@@ -17,6 +17,7 @@ from bot.store.models import Conversation, Counsellor
 
 router = APIRouter(prefix="/api", tags=["conversations"])
 Status = Literal["bot", "waiting", "assigned", "resolved"]
+ConversationId = Annotated[int, Path(ge=1, le=2_147_483_647, description="a conversation's id")]
 MAX_REPLY = 4000  # the outbox splits what a channel cannot carry in one message; never truncated
 
 
@@ -76,13 +77,20 @@ class ReplyIn(BaseModel):
 
     @model_validator(mode="after")
     def _one(self) -> ReplyIn:
-        if not (self.text and self.text.strip()) and not self.canned:
+        if not inbox.clean(self.text or "") and not self.canned:
             raise ValueError("write a text, or give a canned reply's shortcode")
         return self
 
 
 class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=inbox.NOTE_LIMIT)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not inbox.clean(value):
+            raise ValueError("the note is empty")
+        return value
 
 
 class CannedOut(BaseModel):
@@ -126,11 +134,13 @@ def act(
         raise HTTPException(code, str(exc)) from exc
     with transaction(db) as session:
         inbox.audit(session, counsellor, action, conversation.resident_id, orchestrator.clock())
+        if action in ("claim", "reply"):
+            inbox.alerts_acted_on(session, conversation.resident_id, orchestrator.clock())
 
 
 def reply_text(session: Session, conversation: Conversation, body: ReplyIn) -> str:
     """The text to send: as written, or the canned reply in the resident's language."""
-    text = (body.text or "").strip()
+    text = inbox.clean(body.text or "")
     if text and not (text.startswith("/") and inbox.canned(text)):
         return text
     found = inbox.canned(body.canned or text)
@@ -153,7 +163,7 @@ def list_conversations(
 
 @router.get("/conversations/{conversation_id}/messages", response_model=TranscriptOut)
 def messages(
-    conversation_id: int, db: DBDep, clock: ClockDep, counsellor: CurrentCounsellor
+    conversation_id: ConversationId, db: DBDep, clock: ClockDep, counsellor: CurrentCounsellor
 ) -> dict[str, Any]:
     """The transcript, with the delivery status of each outbound message, and the private notes."""
     with transaction(db) as session:
@@ -168,7 +178,7 @@ def messages(
 
 @router.post("/conversations/{conversation_id}/messages", status_code=201, response_model=TranscriptOut)
 def send(
-    conversation_id: int,
+    conversation_id: ConversationId,
     body: ReplyIn,
     request: Request,
     db: DBDep,
@@ -187,7 +197,7 @@ def send(
 
 @router.post("/conversations/{conversation_id}/notes", status_code=201, response_model=NoteOut)
 def add_note(
-    conversation_id: int, body: NoteIn, db: DBDep, clock: ClockDep, counsellor: CurrentCounsellor
+    conversation_id: ConversationId, body: NoteIn, db: DBDep, clock: ClockDep, counsellor: CurrentCounsellor
 ) -> dict[str, Any]:
     """A private note for counsellors: never sent to the resident."""
     with transaction(db) as session:
@@ -196,7 +206,7 @@ def add_note(
         return inbox.notes(session, conversation)[-1]
 
 
-def _after(db: Any, conversation_id: int, clock: Any) -> dict[str, Any]:
+def _after(db: Any, conversation_id: ConversationId, clock: Any) -> dict[str, Any]:
     with Session(db) as session:
         conversation = _conversation(session, conversation_id)
         return {
@@ -208,7 +218,11 @@ def _after(db: Any, conversation_id: int, clock: Any) -> dict[str, Any]:
 
 def _transition(action: str):  # noqa: ANN202 - a small route factory
     def route(
-        conversation_id: int, request: Request, db: DBDep, clock: ClockDep, counsellor: CurrentCounsellor
+        conversation_id: ConversationId,
+        request: Request,
+        db: DBDep,
+        clock: ClockDep,
+        counsellor: CurrentCounsellor,
     ) -> dict[str, Any]:
         act(request, db, counsellor, conversation_id, action)
         with Session(db) as session:

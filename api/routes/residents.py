@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlmodel import Session
@@ -26,6 +26,7 @@ from bot.store.models import (
 )
 
 router = APIRouter(prefix="/api", tags=["residents"], dependencies=[Depends(current_counsellor)])
+ResidentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the resident's id")]
 
 
 class ActionIn(BaseModel):
@@ -144,7 +145,7 @@ def _alert_out(alert: Alert) -> AlertOut:
 
 
 @router.get("/residents/{resident_id}/pathway")
-def get_pathway(resident_id: int, session: SessionDep) -> PathwayOut:
+def get_pathway(resident_id: ResidentId, session: SessionDep) -> PathwayOut:
     """The resident's pathway steps, the current one last."""
     _resident(session, resident_id)
     return _pathway_out(session, resident_id)
@@ -152,7 +153,7 @@ def get_pathway(resident_id: int, session: SessionDep) -> PathwayOut:
 
 @router.put("/residents/{resident_id}/pathway")
 def put_pathway(
-    resident_id: int, body: PathwayIn, db: DBDep, clock: ClockDep, me: CurrentCounsellor
+    resident_id: ResidentId, body: PathwayIn, db: DBDep, clock: ClockDep, me: CurrentCounsellor
 ) -> PathwayOut:
     """Replace the pathway. Dates out of order, an unknown step or a wrong detail: 422 naming the field.
 
@@ -170,7 +171,7 @@ def put_pathway(
 
 
 @router.get("/residents/{resident_id}")
-def get_resident(resident_id: int, session: SessionDep) -> dict[str, Any]:
+def get_resident(resident_id: ResidentId, session: SessionDep) -> dict[str, Any]:
     """Profile, trades of interest, pathway, bookings, check-ins and open alerts."""
     resident = _resident(session, resident_id)
     conversation = session.scalars(

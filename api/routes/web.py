@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from api.routes.conversations import ReplyIn, act, reply_text
+from api.routes.conversations import ConversationId, ReplyIn, act, reply_text
 from api.web import Csrf, CsrfChecked, PageAdmin, PageCounsellor, csrf_token, flash, render
 from bot import inbox
 from bot.accounts import authenticate
@@ -53,9 +53,11 @@ def login(
         response = render(request, "login.html", next=_safe_next(next), error="throttled")
         response.status_code = status.HTTP_429_TOO_MANY_REQUESTS
         return response
-    with transaction(request.app.state.db) as session:
-        counsellor = authenticate(session, email, password)
-        counsellor_id = counsellor.id if counsellor else None
+    counsellor_id = None
+    if "\x00" not in email + password:  # PostgreSQL text refuses NUL: such a login is simply wrong
+        with transaction(request.app.state.db) as session:
+            counsellor = authenticate(session, email, password)
+            counsellor_id = counsellor.id if counsellor else None
     if counsellor_id is None:
         throttle.failed(keys, now)
         response = render(request, "login.html", next=_safe_next(next), error="wrong")
@@ -96,7 +98,7 @@ def inbox_page(
     return render(request, "inbox.html", counsellor, rows=rows, current=status_, tabs=STATUS_TABS)
 
 
-def _load(session: Session, conversation_id: int) -> Conversation:
+def _load(session: Session, conversation_id: ConversationId) -> Conversation:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such conversation")
@@ -104,7 +106,9 @@ def _load(session: Session, conversation_id: int) -> Conversation:
 
 
 @router.get("/conversations/{conversation_id}")
-def conversation_page(request: Request, conversation_id: int, counsellor: PageCounsellor) -> Response:
+def conversation_page(
+    request: Request, conversation_id: ConversationId, counsellor: PageCounsellor
+) -> Response:
     """The transcript (refreshing in a frame), reply box, canned replies, notes, the resident's file."""
     now = request.app.state.clock()
     with transaction(request.app.state.db) as session:
@@ -118,7 +122,9 @@ def conversation_page(request: Request, conversation_id: int, counsellor: PageCo
 
 
 @router.get("/conversations/{conversation_id}/transcript")
-def transcript_frame(request: Request, conversation_id: int, counsellor: PageCounsellor) -> Response:
+def transcript_frame(
+    request: Request, conversation_id: ConversationId, counsellor: PageCounsellor
+) -> Response:
     """The messages alone, for the conversation page's frame; reloads every few seconds."""
     with Session(request.app.state.db) as session:
         conversation = _load(session, conversation_id)
@@ -127,7 +133,7 @@ def transcript_frame(request: Request, conversation_id: int, counsellor: PageCou
 
 
 @router.get("/residents/{resident_id}")
-def resident_page(request: Request, resident_id: int, counsellor: PageCounsellor) -> Response:
+def resident_page(request: Request, resident_id: ConversationId, counsellor: PageCounsellor) -> Response:
     """The resident's file alone: profile, trades of interest, bookings."""
     now = request.app.state.clock()
     with transaction(request.app.state.db) as session:
@@ -141,7 +147,7 @@ def resident_page(request: Request, resident_id: int, counsellor: PageCounsellor
 @router.post("/conversations/{conversation_id}/reply")
 def reply(
     request: Request,
-    conversation_id: int,
+    conversation_id: ConversationId,
     counsellor: PageCounsellor,
     _csrf: Csrf,
     text: Annotated[str, Form(max_length=20000)] = "",
@@ -173,12 +179,12 @@ def reply(
 @router.post("/conversations/{conversation_id}/note")
 def note(
     request: Request,
-    conversation_id: int,
+    conversation_id: ConversationId,
     counsellor: PageCounsellor,
     _csrf: Csrf,
     text: Annotated[str, Form(max_length=inbox.NOTE_LIMIT)] = "",
 ) -> Response:
-    if text.strip():
+    if inbox.clean(text):
         with transaction(request.app.state.db) as session:
             inbox.add_note(
                 session, _load(session, conversation_id), counsellor, text.strip(), request.app.state.clock()
@@ -188,7 +194,9 @@ def note(
 
 
 def _transition(action: str, done: str):  # noqa: ANN202 - a small route factory
-    def route(request: Request, conversation_id: int, counsellor: PageCounsellor, _csrf: Csrf) -> Response:
+    def route(
+        request: Request, conversation_id: ConversationId, counsellor: PageCounsellor, _csrf: Csrf
+    ) -> Response:
         try:
             act(request, request.app.state.db, counsellor, conversation_id, action)
         except HTTPException as exc:
@@ -220,3 +228,11 @@ def audit_page(request: Request, admin: PageAdmin) -> Response:
     with Session(request.app.state.db) as session:
         rows = inbox.audit_log(session)
     return render(request, "audit.html", admin, rows=rows)
+
+
+@router.get("/alerts")
+def alerts_page(request: Request, counsellor: PageCounsellor) -> Response:
+    """Open risk alerts from check-ins, most urgent first (refreshes itself)."""
+    with Session(request.app.state.db) as session:
+        rows = inbox.open_alerts(session)
+    return render(request, "alerts.html", counsellor, rows=rows)

@@ -65,11 +65,11 @@ def finish_onboarding(ctx: HookContext) -> None:
 
 @hook("request_handoff")
 def request_handoff(ctx: HookContext) -> str:
-    """Ask for a counsellor, once."""
+    """Ask for a counsellor, once (the resident asked, or the assistant failed to understand 3 times)."""
     if ctx.state.handoff:
         return "already"
     ctx.state.handoff = True
-    ctx.emit(RequestHandoff(reason="resident_asked"))
+    ctx.emit(RequestHandoff(reason=str(ctx.state.answers.pop("handoff_reason", "resident_asked"))))
     return "asked"
 
 
@@ -80,6 +80,6 @@ def erase_resident(ctx: HookContext) -> None:
 
 
 from flows.hooks import booking as _booking  # noqa: E402, F401 - registers the booking hooks
+from flows.hooks import checkin as _checkin  # noqa: E402, F401 - registers the check-in hooks
 from flows.hooks import discovery as _discovery  # noqa: E402, F401 - registers the discovery hooks
 from flows.hooks import handoff as _handoff  # noqa: E402, F401 - registers the handoff hooks
-from flows.hooks import checkin as _checkin  # noqa: E402, F401 - registers the check-in hooks

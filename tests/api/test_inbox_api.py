@@ -278,3 +278,16 @@ def test_outside_office_hours_the_resident_is_told_when(app: FastAPI, clock: Clo
     waiting_resident(app)
     told = "\n".join(bodies(app.state.db)[-2:])
     assert "sauf les jours fériés" in told and "lundi 28 décembre à 9h00" in told, told
+
+
+def test_nul_bytes_and_blank_notes(app: FastAPI, client: TestClient, lea: Any) -> None:
+    waiting_resident(app)
+    cid = conversation_id(app.state.db)
+    sent = client.post(f"/api/conversations/{cid}/messages", json={"text": "a\x00b"}, headers=lea)
+    assert sent.status_code == 201 and bodies(app.state.db)[-1] == "ab"
+    assert (
+        client.post(f"/api/conversations/{cid}/notes", json={"text": " \x00 "}, headers=lea).status_code
+        == 422
+    )
+    note = client.post(f"/api/conversations/{cid}/notes", json={"text": "x\x00y"}, headers=lea)
+    assert note.status_code == 201 and note.json()["body"] == "xy"

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from api.main import create_app
 from bot.settings import Settings
@@ -218,3 +218,49 @@ def test_a_reply_to_an_opted_out_resident_says_why(app: FastAPI, client: TestCli
     csrf = csrf_of(client.get(f"/conversations/{cid}").text)
     page = client.post(f"/conversations/{cid}/reply", data={"csrf": csrf, "text": "Bonjour ?"})
     assert "Not sent: This resident has opted out (STOP)" in page.text
+
+
+def test_the_dashboard_shows_the_figures_against_the_target(app: FastAPI, client: TestClient) -> None:
+    sign_up(app, "amina")
+    say(app, "amina", "CONSEILLER")
+    web_login(client, LEA)
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert "Lasting jobs: 0 / 500" in page.text and "Residents per pathway step" in page.text
+    assert "<dt>Waiting</dt><dd>1</dd>" in page.text
+
+
+def test_trying_the_assistant_stays_out_of_the_inbox(app: FastAPI, client: TestClient) -> None:
+    web_login(client, LEA)
+    csrf = csrf_of(client.get("/try").text)
+    page = client.post("/try", data={"csrf": csrf, "text": "Bonjour", "channel": "sms"})
+    assert "1 Français" in page.text  # the language question, numbered like an SMS
+    page = client.post("/try", data={"csrf": csrf, "text": "2", "channel": "telegram"})
+    assert 'name="choice" value="onboarding.' in page.text  # Telegram-like buttons
+    client.post("/try", data={"csrf": csrf, "text": "ADVISOR", "channel": "sms"})
+    assert client.get("/inbox").text.count("/conversations/") == 0
+    rows = outbox(app.state.db)
+    assert rows and {r.channel for r in rows} == {"try"}
+    assert client.post("/try", data={"text": "x"}, follow_redirects=False).status_code == 403
+
+
+def test_alerts_show_in_the_inbox_and_a_claim_is_their_first_action(app: FastAPI, client: TestClient) -> None:
+    from bot import pathway_store
+    from bot.store.db import transaction
+    from bot.store.models import Alert
+
+    sign_up(app, "amina")
+    cid = conversation_id(app.state.db)
+    now = app.state.clock()
+    with transaction(app.state.db) as session:
+        pathway_store.raise_alert(session, 1, "talk", "talk:test", now, {"text": "<b>aidez-moi</b>"})
+    web_login(client, LEA)
+    page = client.get("/alerts")
+    assert page.status_code == 200 and f'href="/conversations/{cid}"' in page.text
+    assert "&lt;b&gt;aidez-moi&lt;/b&gt;" in page.text and "none yet" in page.text
+    conversation = client.get(f"/conversations/{cid}")
+    assert "Open alerts" in conversation.text and "talk" in conversation.text
+    client.post(f"/conversations/{cid}/claim", data={"csrf": csrf_of(conversation.text)})
+    with transaction(app.state.db) as session:
+        alert = session.scalars(select(Alert)).one()
+        assert alert.first_action_at == now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, select
 from api.main import create_app
 from bot.settings import Settings
 from bot.store.db import transaction
-from bot.store.models import Alert, CheckIn, Timer
+from bot.store.models import Alert, AuditEntry, CheckIn, Timer
 from tests.booking_kit import add_counsellor, sign_up
 from tests.conftest import Clock
 
@@ -234,8 +235,15 @@ def test_stats(client: TestClient, auth: dict[str, str], db: Engine, clock: Cloc
     with transaction(db) as session:
         alert = session.scalars(select(Alert)).one()
         assert alert.reason == "talk" and alert.priority == "high"
-        from datetime import timedelta
-
-        alert.first_action_at = alert.created_at + timedelta(minutes=42)
-        assert session.scalars(select(CheckIn)).all()
+        assert len(session.scalars(select(CheckIn)).all()) == 2
+        # The inbox's audit log: a look is not an action; the claim 42 minutes later is.
+        for minutes, action in [(5, "view"), (42, "claim"), (50, "reply")]:
+            session.add(
+                AuditEntry(
+                    counsellor_id=1,
+                    action=action,
+                    resident_id=2,
+                    at=alert.created_at + timedelta(minutes=minutes),
+                )
+            )
     assert client.get("/api/stats", headers=auth).json()["median_minutes_alert_to_first_action"] == 42.0

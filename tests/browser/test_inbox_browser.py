@@ -152,6 +152,17 @@ def test_a_counsellor_takes_over_an_sms_conversation_and_hands_it_back(live: tup
         expect(page.locator(".flash")).to_contain_text("Handed back")
         expect(page).to_have_url(f"{url}/inbox")
 
+        page.goto(f"{url}/dashboard")
+        expect(page.locator("#target")).to_contain_text("/ 500")
+        page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+
+        page.goto(f"{url}/try?channel=telegram")
+        page.fill("#try-text", "Bonjour")
+        page.click("#try-send")
+        page.locator(".buttons button", has_text="Français").click()
+        expect(page.locator("#chat .bubble.bot").last).to_be_visible()
+        page.screenshot(path=str(DOCS / "try.png"), full_page=True)
+
         assert page.evaluate("window.pwned") is None
         assert dialogs == [], "a resident's script ran in the counsellor's browser"
         browser.close()

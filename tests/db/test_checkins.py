@@ -144,6 +144,12 @@ def test_talk_to_my_counsellor_is_a_high_alert_and_a_handoff(
     assert (alert.reason, alert.priority) == ("talk", "high")
     [conversation] = rows(db, Conversation)
     assert conversation.status == "waiting"
+    day(clock, 14)  # a counsellor has the conversation: the next check-in waits its turn, silently
+    mark = last_id(db)
+    assert orchestrator.fire_due_timers() == 1
+    assert outbox(db, mark) == [] and len(rows(db, CheckIn)) == 1
+    [conversation] = rows(db, Conversation)
+    assert conversation.state["flow"] == "handoff" and conversation.state["step"] == "waiting"
 
 
 def test_a_checkin_mid_booking_is_answered_then_the_booking_question_comes_back(
