@@ -88,7 +88,7 @@ def chat(
     db = engine_for(settings.database_url)
     orchestrator = Orchestrator(db, conversation_engine())
     dispatcher = Dispatcher(db, {"console": ConsoleSender(lambda text: typer.echo(f"{text}\n"), channel)})
-    dispatcher.recover()
+    dispatcher.recover(sole_sender=True)  # console replies are only ever sent by this process
     interactive = sys.stdin.isatty()
     if interactive:
         typer.echo("Write as a resident (Ctrl-D to quit).\n")

@@ -81,15 +81,16 @@ class Dispatcher:
         self.on_unreachable = on_unreachable
         self.concurrency = concurrency
 
-    def recover(self) -> int:
+    def recover(self, sole_sender: bool = False) -> int:
         """At start-up, rows of our channels left 'sending' by a killed process are due again.
 
-        Only on SQLite, where one process sends each channel. On PostgreSQL other workers may be
-        sending those rows right now: there, a dead process's rows come back when their lease ends.
+        Only on SQLite, where one process sends each channel, or when the caller is the only sender
+        of its channels (the console). On PostgreSQL other workers may be sending those rows right
+        now: there, a dead process's rows come back when their lease ends.
         """
         from sqlalchemy import update
 
-        if is_postgres(self.db):
+        if is_postgres(self.db) and not sole_sender:
             return 0
         with transaction(self.db) as session:
             result = session.execute(
