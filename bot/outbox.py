@@ -35,6 +35,7 @@ class OutboxItem:
     attempts: int
     message: OutboundMessage
     parts_sent: int = 0  # parts of a split message already accepted: send only the rest
+    attachment: dict[str, str] | None = None  # a file to send with the text (an .ics on Telegram)
 
 
 @dataclass(frozen=True)
@@ -211,5 +212,12 @@ def _item(row: Outbox) -> OutboxItem:
     """A claimed row as the senders see it."""
     message = OutboundMessage(row.body, list(row.choices), row.question, row.lang)
     return OutboxItem(
-        row.id or 0, row.channel, row.address or "", row.kind, row.attempts, message, row.parts_sent
+        row.id or 0,
+        row.channel,
+        row.address or "",
+        row.kind,
+        row.attempts,
+        message,
+        row.parts_sent,
+        row.attachment,
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -20,6 +20,8 @@ from bot.store.models import Booking, Counsellor, Slot
 
 router = APIRouter(prefix="/api", tags=["slots"], dependencies=[Depends(current_counsellor)])
 Kind = Literal["info_session", "interview", "job_dating"]
+SlotId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+BookingId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class SlotCreate(BaseModel):
@@ -234,12 +236,12 @@ def _slot_or_404(session: Session, slot_id: int) -> Slot:
 
 
 @router.get("/slots/{slot_id}", response_model=SlotPublic)
-def get_slot(slot_id: int, session: SessionDep) -> SlotPublic:
+def get_slot(slot_id: SlotId, session: SessionDep) -> SlotPublic:
     return _public(session, _slot_or_404(session, slot_id))
 
 
 @router.patch("/slots/{slot_id}", response_model=SlotPublic)
-def update_slot(slot_id: int, body: SlotUpdate, db: DBDep, clock: ClockDep) -> SlotPublic:
+def update_slot(slot_id: SlotId, body: SlotUpdate, db: DBDep, clock: ClockDep) -> SlotPublic:
     """Change a slot. Capacity cannot go below the seats held; a booked slot's time cannot move."""
     with transaction(db) as session:
         slot = _slot_or_404(session, slot_id)
@@ -272,7 +274,7 @@ def update_slot(slot_id: int, body: SlotUpdate, db: DBDep, clock: ClockDep) -> S
 
 
 @router.delete("/slots/{slot_id}", response_model=CancelResult)
-def delete_slot(slot_id: int, db: DBDep, clock: ClockDep) -> CancelResult:
+def delete_slot(slot_id: SlotId, db: DBDep, clock: ClockDep) -> CancelResult:
     """Cancel a slot: every booked resident is told, in their language, and offered another date."""
     with transaction(db) as session:
         slot = _slot_or_404(session, slot_id)
@@ -282,7 +284,7 @@ def delete_slot(slot_id: int, db: DBDep, clock: ClockDep) -> CancelResult:
 
 
 @router.get("/slots/{slot_id}/bookings", response_model=list[BookingPublic])
-def slot_bookings(slot_id: int, session: SessionDep) -> list[BookingPublic]:
+def slot_bookings(slot_id: SlotId, session: SessionDep) -> list[BookingPublic]:
     """Every booking of the slot, whatever its status, in booking order."""
     _slot_or_404(session, slot_id)
     rows = session.scalars(select(Booking).where(Booking.slot_id == slot_id).order_by(Booking.id)).all()
@@ -290,7 +292,7 @@ def slot_bookings(slot_id: int, session: SessionDep) -> list[BookingPublic]:
 
 
 @router.post("/bookings/{booking_id}/attendance", response_model=BookingPublic)
-def attendance(booking_id: int, body: Attendance, db: DBDep, clock: ClockDep) -> BookingPublic:
+def attendance(booking_id: BookingId, body: Attendance, db: DBDep, clock: ClockDep) -> BookingPublic:
     """Attended or no-show, once the slot has started; a no-show gets a kind offer the next morning."""
     now = clock()
     with transaction(db) as session:

@@ -13,14 +13,14 @@ from datetime import timedelta
 import httpx
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from starlette.concurrency import run_in_threadpool
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.telegram_parse import ALLOWED_UPDATES, parse_update
-from bot.channels.telegram_render import render_telegram
+from bot.channels.telegram_render import TelegramMessage, render_telegram
 from bot.orchestrator import Orchestrator, pseudonym
 from bot.outbox import Dispatcher, OutboxItem, SendResult
 from bot.runner import Runner
@@ -31,6 +31,7 @@ WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 POLL_SECONDS = 25
+CAPTION_MAX = 1024  # Telegram's limit for a document caption
 
 router = APIRouter()
 # PTB 22 warns each time a RetryAfter is built that retry_after will become a timedelta; both are handled.
@@ -44,6 +45,19 @@ class TelegramSender:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+
+    async def _deliver(self, item: OutboxItem, part: TelegramMessage) -> Message:
+        """One sendMessage, or a sendDocument when the row carries a file (the .ics of a booking)."""
+        if item.attachment:
+            document = InputFile(
+                item.attachment["content"].encode(), filename=item.attachment.get("filename", "file")
+            )
+            return await self.bot.send_document(
+                chat_id=_chat_id(item.address), document=document, caption=part.text[:CAPTION_MAX]
+            )
+        return await self.bot.send_message(
+            chat_id=_chat_id(item.address), text=part.text, reply_markup=keyboard(part.buttons)
+        )
 
     async def send(self, item: OutboxItem) -> SendResult:
         """Send the parts Telegram has not accepted yet; map its answers onto retry, unreachable or failure.
@@ -63,9 +77,7 @@ class TelegramSender:
         while accepted < len(parts):
             part = parts[accepted]
             try:
-                sent = await self.bot.send_message(
-                    chat_id=_chat_id(item.address), text=part.text, reply_markup=keyboard(part.buttons)
-                )
+                sent = await self._deliver(item, part)
             except TimedOut as exc:
                 if not isinstance(exc.__cause__, httpx.ReadTimeout):  # connect, write or pool: not sent
                     return later(exc)

@@ -107,6 +107,23 @@ def test_a_wrong_password_or_unknown_email_gets_401(client: TestClient, db: Engi
         assert response.status_code == 401
 
 
+def test_guessing_passwords_is_throttled_then_allowed_again(client: TestClient, db: Engine, clock: Clock) -> None:
+    add_counsellor(db)
+    for _ in range(5):
+        wrong = client.post("/api/auth/token", data={"username": "lea@batissons.fr", "password": "guess"})
+        assert wrong.status_code == 401
+    right = {"username": "lea@batissons.fr", "password": "correct horse"}
+    assert client.post("/api/auth/token", data=right).status_code == 429
+    clock.advance(minutes=16)
+    assert client.post("/api/auth/token", data=right).status_code == 200
+
+
+def test_a_nul_byte_in_the_login_is_a_plain_401(client: TestClient, db: Engine) -> None:
+    add_counsellor(db)
+    response = client.post("/api/auth/token", data={"username": "lea@batissons.fr\x00", "password": "x"})
+    assert response.status_code == 401
+
+
 def test_a_token_signed_with_another_key_is_refused(client: TestClient, db: Engine) -> None:
     from bot.accounts import issue_token
     from bot.store.models import Counsellor

@@ -250,3 +250,30 @@ def test_sender_retries_when_telegram_cannot_be_reached() -> None:
         port = sock.getsockname()[1]
     [refused] = send_all(f"http://127.0.0.1:{port}/bot", [item()])
     assert not refused.ok and refused.retry and not refused.unreachable and refused.parts_sent == 0
+
+
+@pytest.mark.db
+def test_a_booking_calendar_file_goes_out_as_a_document(harness: Harness) -> None:
+    start(harness)
+    harness.tick()
+    resident = harness.resident()
+    assert resident is not None
+    now = harness.app.state.orchestrator.clock()
+    ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Réunion\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    with transaction(harness.db) as session:
+        session.add(
+            Outbox(
+                resident_id=resident.id, channel="telegram", address=str(CHAT), kind="calendar",
+                body="Votre rendez-vous, à ajouter à votre agenda.",
+                attachment={"filename": "rendez-vous.ics", "mime": "text/calendar", "content": ics},
+                created_at=now, next_attempt_at=now,
+            )
+        )
+    harness.tick()
+    [document] = harness.fake.calls_to("sendDocument")
+    [sent] = [s for s in harness.fake.sent if s.get("method") == "sendDocument"]
+    assert sent["filename"] == "rendez-vous.ics"
+    assert b"BEGIN:VCALENDAR" in sent["content"] and "Réunion".encode() in sent["content"]
+    assert sent["caption"] == "Votre rendez-vous, à ajouter à votre agenda."
+    assert [r.status for r in harness.outbox() if r.kind == "calendar"] == ["sent"]
+    assert document is not None
