@@ -107,7 +107,9 @@ def test_a_wrong_password_or_unknown_email_gets_401(client: TestClient, db: Engi
         assert response.status_code == 401
 
 
-def test_guessing_passwords_is_throttled_then_allowed_again(client: TestClient, db: Engine, clock: Clock) -> None:
+def test_guessing_passwords_is_throttled_then_allowed_again(
+    client: TestClient, db: Engine, clock: Clock
+) -> None:
     add_counsellor(db)
     for _ in range(5):
         wrong = client.post("/api/auth/token", data={"username": "lea@batissons.fr", "password": "guess"})

@@ -259,14 +259,20 @@ def test_a_booking_calendar_file_goes_out_as_a_document(harness: Harness) -> Non
     resident = harness.resident()
     assert resident is not None
     now = harness.app.state.orchestrator.clock()
-    ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Réunion\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Réunion\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
     with transaction(harness.db) as session:
         session.add(
             Outbox(
-                resident_id=resident.id, channel="telegram", address=str(CHAT), kind="calendar",
+                resident_id=resident.id,
+                channel="telegram",
+                address=str(CHAT),
+                kind="calendar",
                 body="Votre rendez-vous, à ajouter à votre agenda.",
                 attachment={"filename": "rendez-vous.ics", "mime": "text/calendar", "content": ics},
-                created_at=now, next_attempt_at=now,
+                created_at=now,
+                next_attempt_at=now,
             )
         )
     harness.tick()
