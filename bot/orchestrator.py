@@ -447,9 +447,9 @@ class Orchestrator:
     def fire_due_timers(self, limit: int = 1000, batch: int = TIMER_BATCH) -> int:
         """Fire every due timer, in batches of one transaction; returns how many were handled.
 
-        Each timer runs in a savepoint of the batch's transaction, so one that fails is marked
-        failed without undoing the others, and each is still marked fired together with its
-        messages. Batching saves a commit per timer (a day's check-ins come due together).
+        Each timer is marked fired in the same transaction as its messages. Batching saves a commit
+        per timer (a day's check-ins come due together). If one timer fails, the batch is rolled
+        back and timers are fired one at a time until the faulty one is marked failed.
         """
         done = 0
         while done < limit:
@@ -474,12 +474,7 @@ class Orchestrator:
                     query = query.with_for_update(skip_locked=True)
                 timers = list(session.scalars(query).all())
                 for timer in timers:
-                    try:
-                        with session.begin_nested():
-                            self._fire(session, timer, now)
-                    except Exception:
-                        log.exception("firing timer %s failed; it is marked failed, not retried", timer.id)
-                        timer.fired_at, timer.outcome = now, "failed"
+                    self._fire(session, timer, now)
                 return len(timers)
         except Exception:
             log.exception("a batch of timers failed; falling back to one at a time")

@@ -261,3 +261,29 @@ def test_a_freed_seat_goes_to_the_waitlist_once_a_day(
     assert [b.resident_id for b in bookings(db, slot_id=full, status="booked")] != []
     assert outbox(db)[-2].body.startswith("C'est réservé")
     assert clock.now < paris(2026, 12, 3, 14) - timedelta(hours=24)
+
+
+def test_a_broken_timer_is_marked_failed_and_the_others_still_fire(
+    db: Engine, orchestrator: Orchestrator, clock: Clock, booked: int
+) -> None:
+    from bot.store.db import transaction
+    from bot.store.models import Timer
+
+    before = last_id(db)
+    [reminder] = [t for t in timers(db) if t.fired_at is None][:1]
+    with transaction(db) as session:
+        session.add(
+            Timer(
+                key="broken:1",
+                resident_id=reminder.resident_id,
+                kind="no_such_kind",
+                due_at=reminder.due_at - timedelta(minutes=1),
+                payload={"starts_at": "not a date"},
+            )
+        )
+    clock.now = paris(2026, 12, 2, 10, 30)
+    assert orchestrator.fire_due_timers() == 2
+    outcomes = {t.key: t.outcome for t in timers(db) if t.fired_at is not None}
+    assert outcomes["broken:1"] == "failed" and outcomes[reminder.key] == "fired"
+    assert len(outbox(db, before)) == 1  # the reminder went out despite the broken timer before it
+    assert orchestrator.fire_due_timers() == 0
