@@ -34,7 +34,7 @@ class SlotCreate(BaseModel):
     capacity: int = Field(ge=1, le=1000, description="seats; an interview has exactly 1")
     place: str = Field(min_length=1, max_length=300, description='an address, "phone" or "video"')
     employers: str | None = Field(default=None, max_length=300, description="job datings: who comes")
-    counsellor_id: int | None = Field(default=None, description="defaults to the caller")
+    counsellor_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="defaults to the caller")
     repeat_weekly: int | None = Field(default=None, ge=1, le=52, description="how many weeks in all")
 
     @model_validator(mode="after")
