@@ -458,7 +458,8 @@ def _merge(intents: list[Any]) -> list[Any]:
             isinstance(prev, Reply)
             and not prev.choices
             and prev.kind == intent.kind
-            and len(prev.text) + len(intent.text) <= MERGE_LIMIT
+            and len(prev.text) + len(intent.text) + sum(len(c.label) + 3 for c in intent.choices)
+            <= MERGE_LIMIT
         ):
             out[last] = Reply(f"{prev.text}\n{intent.text}", intent.choices, intent.question, intent.kind)
         else:
