@@ -138,12 +138,17 @@ def _holidays(year: int) -> holidays.HolidayBase:
     return holidays.France(years=year)
 
 
+def is_public_holiday(day: date) -> bool:
+    """A French public holiday: no automated message, no counsellor at the office."""
+    return day in _holidays(day.year)
+
+
 def is_quiet(moment: datetime, tz: str = TZ) -> bool:
     """20:00-09:00 Paris time, Sundays and French public holidays: no automated message."""
     local = moment.astimezone(ZoneInfo(tz))
     if local.time() >= QUIET_FROM or local.time() < QUIET_UNTIL:
         return True
-    return local.weekday() == 6 or local.date() in _holidays(local.year)
+    return local.weekday() == 6 or is_public_holiday(local.date())
 
 
 def _at(day: date, at: time, tz: str) -> datetime:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
 from babel import Locale
 from babel.dates import get_day_names
+
+from bot.appointments import is_public_holiday
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -24,7 +24,7 @@ class OfficeHours:
     tz: str = "Europe/Paris"
 
     def _holiday(self, day: date) -> bool:
-        return day in _french_holidays(day.year)
+        return is_public_holiday(day)
 
     def _working(self, day: date) -> bool:
         return day.weekday() in self.days and not self._holiday(day)
@@ -57,11 +57,6 @@ class OfficeHours:
         else:
             span = ", ".join(names[d] for d in days)
         return f"{span} {self.opens:%H:%M}–{self.closes:%H:%M}"
-
-
-@lru_cache(maxsize=16)
-def _french_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.France(years=year)
 
 
 def parse(days: str, opens: str, closes: str, tz: str) -> OfficeHours:
