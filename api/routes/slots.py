@@ -248,7 +248,12 @@ def update_slot(slot_id: SlotId, body: SlotUpdate, db: DBDep, clock: ClockDep) -
         if slot.status != "open":
             raise _unprocessable("the slot is cancelled")
         held = _held(session, slot_id)
-        changes = body.model_dump(exclude_unset=True)
+        # An explicit null changes nothing, except for employers, which it clears.
+        changes = {
+            name: value
+            for name, value in body.model_dump(exclude_unset=True).items()
+            if value is not None or name == "employers"
+        }
         if "capacity" in changes:
             if slot.kind == "interview" and changes["capacity"] != 1:
                 raise _unprocessable("an interview has a capacity of 1")
@@ -266,8 +271,7 @@ def update_slot(slot_id: SlotId, body: SlotUpdate, db: DBDep, clock: ClockDep) -
             if clash is not None:
                 raise _unprocessable(f"overlaps slot {clash.id} of the same counsellor")
         for name, value in changes.items():
-            if value is not None or name == "employers":
-                setattr(slot, name, value)
+            setattr(slot, name, value)
         session.add(slot)
         session.flush()
         return _public(session, slot)

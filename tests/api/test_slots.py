@@ -162,6 +162,16 @@ def test_create_read_update_delete_a_slot(client: TestClient, auth: dict[str, st
     assert client.get("/api/slots", headers=auth).json() == []
 
 
+def test_explicit_nulls_in_a_patch_change_nothing(client: TestClient, auth: dict[str, str]) -> None:
+    [slot] = client.post("/api/slots", json=slot_body(), headers=auth).json()
+    nulls = {"capacity": None, "starts_at": None, "duration_minutes": None, "place": None}
+    patched = client.patch(f"/api/slots/{slot['id']}", json=nulls, headers=auth)
+    assert patched.status_code == 200, patched.text
+    assert {k: patched.json()[k] for k in ("capacity", "starts_at", "place")} == {
+        k: slot[k] for k in ("capacity", "starts_at", "place")
+    }
+
+
 def test_list_slots_by_time_and_kind(client: TestClient, auth: dict[str, str]) -> None:
     client.post("/api/slots", json=slot_body(), headers=auth)
     client.post(
